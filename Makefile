@@ -1,0 +1,56 @@
+# The one place for every command a person or CI runs. Versions come from uv.lock.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-fast lint typecheck eval bench chaos docs clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the locked dependencies
+
+demo: $(STAMP) ## run the pipeline on the bundled sample articles and print their summaries
+	$(BIN)/newsflow demo
+
+test: $(STAMP) ## lint, type-check and run the test suite (starts its own redis-server)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/pytest -m "not slow" -p no:cacheprovider
+
+test-fast: $(STAMP) ## unit tests only
+	$(BIN)/pytest tests/unit -q
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy --strict
+	$(BIN)/mypy .
+
+eval: $(STAMP) ## entity tagging quality on the dev set: raw model and ours side by side
+	$(BIN)/newsflow eval ../shared/eval/conll2003_validation_docs.jsonl --compare-raw
+
+bench: $(STAMP) ## throughput, latency and memory against a private redis-server
+	$(BIN)/newsflow bench
+
+chaos: $(STAMP) ## kill -9 services and restart Redis under load; prints lost/duplicate counts
+	$(BIN)/pytest -m slow tests/chaos -p no:cacheprovider -s
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

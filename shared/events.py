@@ -1,0 +1,231 @@
+"""The events that travel the pipeline, and the envelope that carries each of them.
+
+These models are the contract between services and with the outside: upstream producers write
+`InboundArticle` JSON, subscribers read `PublishedEvent`. Every field here is on the wire.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, str_strip_whitespace=False)
+
+
+class EventType(StrEnum):
+    RAW = "article.raw"
+    TAGGED = "article.tagged"
+    PUBLISHED = "article.published"  # first published version
+    UPDATED = "article.updated"  # a later version of an already published article
+    WITHDRAWN = "article.withdrawn"  # kill/takedown, on every stream it travels
+
+
+class PubStatus(StrEnum):
+    USABLE = "usable"
+    WITHDRAWN = "withdrawn"
+
+
+class EntityType(StrEnum):
+    PERSON = "person"
+    ORGANISATION = "organisation"
+    PLACE = "place"
+    OTHER = "other"
+
+
+class InlineLink(_Model):
+    """A related-article link the article itself carries (e.g. a `READ: <title>` line)."""
+
+    title: str
+    url: str | None = None
+
+
+class InboundArticle(_Model):
+    """The JSON upstream systems send (stream `payload`, HTTP body, `.json`/`.ndjson` files)."""
+
+    model_config = ConfigDict(extra="forbid", title="InboundArticle")
+
+    id: str | None = Field(None, description="The source system's own id; the most stable identity.")
+    source: str | None = Field(None, description="Name of the sending system, e.g. 'cms' or 'wire'.")
+    url: str | None = None
+    site: str | None = None
+    title: str | None = None
+    body: str | None = Field(None, description="Plain text; paragraphs separated by blank lines.")
+    published_at: str | None = Field(
+        None, description="ISO 8601; without an offset it is kept and flagged as zone-less."
+    )
+    authors: list[str] = Field(default_factory=list)
+    language: str | None = Field(None, description="ISO 639-1; detected when absent.")
+    image_caption: str | None = None
+    related: list[InlineLink] = Field(default_factory=list)
+    subjects: list[str] = Field(default_factory=list)
+    action: Literal["publish", "withdraw"] = Field(
+        "publish", description="'withdraw' kills the article with this id (or url) downstream."
+    )
+    reason: str | None = Field(None, description="Why, for a withdrawal.")
+
+
+class RawArticle(_Model):
+    """A validated, normalised, versioned article as ingest emits it."""
+
+    article_id: str
+    version: int = Field(ge=1)
+    previous_event_id: str | None = None
+    content_hash: str
+    pubstatus: PubStatus = PubStatus.USABLE
+    source: str
+    source_id: str | None = None
+    content_type: str = "text/plain"
+    url: str | None = None
+    site: str | None = None
+    title: str = ""
+    body: str = ""
+    published_at: datetime | None = None
+    # False when the source gave a date without a zone: it is kept as written, not guessed.
+    published_at_has_timezone: bool | None = None
+    authors: list[str] = Field(default_factory=list)
+    language: str | None = None
+    image_caption: str | None = None
+    image_credit: str | None = None
+    inline_links: list[InlineLink] = Field(default_factory=list)
+    subjects: list[str] = Field(default_factory=list)
+    received_at: datetime
+    withdrawal_reason: str | None = None
+
+    @model_validator(mode="after")
+    def _usable_needs_text(self) -> Self:
+        if self.pubstatus is PubStatus.USABLE and not (self.title.strip() and self.body.strip()):
+            raise ValueError("a usable article needs a non-empty title and body")
+        return self
+
+
+class Mention(_Model):
+    text: str
+    start: int = Field(ge=0, description="Character offset into the article body.")
+    end: int = Field(ge=0)
+
+
+class Identifiers(_Model):
+    iso3166_alpha2: str | None = None
+    iso3166_alpha3: str | None = None
+    geonames_id: int | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    uri: str | None = Field(None, description="A stable URI: the house gazetteer's or GeoNames'.")
+
+
+class Entity(_Model):
+    id: str = Field(description="Stable within newsflow: type and normalised canonical name.")
+    name: str
+    type: EntityType
+    titles: list[str] = Field(default_factory=list, description="Honorifics and titles stripped.")
+    aliases: list[str] = Field(default_factory=list)
+    mentions: list[Mention] = Field(default_factory=list)
+    count: int = Field(ge=0)
+    salience: float = Field(ge=0.0, le=1.0)
+    in_headline: bool = False
+    identifiers: Identifiers = Field(default_factory=Identifiers)
+    source: Literal["model", "gazetteer"] = "model"
+
+
+class Entities(_Model):
+    people: list[Entity] = Field(default_factory=list)
+    organisations: list[Entity] = Field(default_factory=list)
+    places: list[Entity] = Field(default_factory=list)
+    other: list[Entity] = Field(default_factory=list)
+
+    def all(self) -> list[Entity]:
+        return [*self.people, *self.organisations, *self.places, *self.other]
+
+
+class RelatedKind(StrEnum):
+    INLINE = "inline"  # the article's own READ: links
+    ARTICLE = "article"  # an earlier published article sharing entities
+    REFERENCE = "reference"  # a reference page for an entity with an identifier
+
+
+class RelatedLink(_Model):
+    kind: RelatedKind
+    title: str
+    url: str | None = None
+    article_id: str | None = None
+    score: float = Field(ge=0.0, le=1.0)
+    reason: str
+    shared_entities: list[str] = Field(default_factory=list)
+
+
+class TaggedArticle(_Model):
+    article: RawArticle
+    entities: Entities = Field(default_factory=Entities)
+    related: list[RelatedLink] = Field(default_factory=list)
+    tagger: str = Field(description="Model package and version that produced the entities.")
+
+
+class Enrichment(_Model):
+    """Our richer data, beside the ninjs document (ninjs rejects unknown properties)."""
+
+    entities: Entities
+    related: list[RelatedLink]
+    tagger: str
+
+
+class PublishedArticle(_Model):
+    article_id: str
+    version: int = Field(ge=1)
+    pubstatus: PubStatus
+    ninjs: dict[str, Any] = Field(description="IPTC ninjs 2.2 document, valid against the schema.")
+    enrichment: Enrichment
+    published_at: datetime
+
+
+DataT = TypeVar("DataT", RawArticle, TaggedArticle, PublishedArticle)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Envelope(_Model, Generic[DataT]):
+    """One event on a stream. Header fields are repeated as stream-entry fields (see `wire`)."""
+
+    event_id: str = Field(default_factory=new_event_id)
+    event_type: EventType
+    schema_version: int = SCHEMA_VERSION
+    occurred_at: datetime = Field(default_factory=_now)
+    article_id: str
+    article_version: int = Field(ge=1)
+    correlation_id: str
+    traceparent: str | None = None
+    data: DataT
+
+
+RawEvent = Envelope[RawArticle]
+TaggedEvent = Envelope[TaggedArticle]
+PublishedEvent = Envelope[PublishedArticle]
+
+
+class DeadLetter(_Model):
+    """What `articles.dlq` holds: enough to understand the failure and replay the original."""
+
+    stage: Annotated[str, Field(description="ingest, enrich or publish")]
+    reason: str
+    error: str | None = None
+    delivery_count: int = 1
+    source_stream: str
+    source_entry_id: str | None = None
+    source: str | None = None
+    article_id: str | None = None
+    correlation_id: str | None = None
+    payload: dict[str, str] = Field(description="The original entry's fields, unchanged.")
+    failed_at: datetime = Field(default_factory=_now)

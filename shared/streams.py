@@ -1,0 +1,49 @@
+"""Every stream, consumer group, Redis key and wire field name, each with its reason.
+
+Nothing outside this module spells a stream name, so a rename is one edit.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- streams -----------------------------------------------------------------------------------
+# Upstream producers XADD here (any client, any language): fields `payload` and `content_type`.
+INBOUND: Final = "articles.inbound"
+# Validated, normalised, versioned articles (and withdrawals) written by ingest.
+RAW: Final = "articles.raw"
+# Articles with entities and related links, written by enrich.
+TAGGED: Final = "articles.tagged"
+# What subscribers consume: ninjs + enrichment, written by publish.
+PUBLISHED: Final = "articles.published"
+# Everything rejected or failed past the retry limit, with stage, reason and the original payload.
+DLQ: Final = "articles.dlq"
+
+# --- consumer groups (one per consuming service) -----------------------------------------------
+INGEST_GROUP: Final = "ingest"
+ENRICH_GROUP: Final = "enrich"
+PUBLISH_GROUP: Final = "publish"
+
+# --- keys ----------------------------------------------------------------------------------------
+# Hash article_id -> JSON {"version", "content_hash", "event_id"}: ingest's identity/version ledger.
+INGEST_LEDGER: Final = "newsflow:ingest:ledger"
+# Hash article_id -> latest published version number: publish's exactly-once-per-version guard.
+PUBLISH_VERSIONS: Final = "newsflow:publish:versions"
+# Hash article_id -> latest published event JSON, served by the read API.
+PUBLISH_LATEST: Final = "newsflow:publish:latest"
+
+# --- wire fields of every entry we write (plain strings, readable by any Redis client) ----------
+FIELD_EVENT: Final = "event"  # the whole envelope as one JSON document
+FIELD_EVENT_TYPE: Final = "event_type"
+FIELD_EVENT_ID: Final = "event_id"
+FIELD_SCHEMA_VERSION: Final = "schema_version"
+FIELD_ARTICLE_ID: Final = "article_id"
+FIELD_ARTICLE_VERSION: Final = "article_version"
+FIELD_CORRELATION_ID: Final = "correlation_id"
+FIELD_TRACEPARENT: Final = "traceparent"
+FIELD_CONTENT_TYPE: Final = "content_type"
+
+# --- wire fields of inbound entries (what upstream writes) ---------------------------------------
+INBOUND_PAYLOAD: Final = "payload"
+INBOUND_CONTENT_TYPE: Final = "content_type"
+INBOUND_SOURCE: Final = "source"
