@@ -180,6 +180,11 @@ class PublishedArticle(_Model):
     article_id: str
     version: int = Field(ge=1)
     pubstatus: PubStatus
+    # Plain copies of what most subscribers show first, so they need not read ninjs for them.
+    title: str = ""
+    url: str | None = None
+    article_published_at: datetime | None = None
+    article_published_at_has_timezone: bool | None = None
     ninjs: dict[str, Any] = Field(description="IPTC ninjs 2.2 document, valid against the schema.")
     enrichment: Enrichment
     published_at: datetime

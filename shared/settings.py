@@ -18,7 +18,7 @@ LogFormat = Literal["auto", "json", "console"]
 class ServiceSettings(BaseSettings):
     """What every service shares: Redis, batching, retries, HTTP and logging."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
@@ -35,17 +35,26 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("REDIS_PASSWORD"),
         description="AUTH password; overrides any password in REDIS_URL. Never logged.",
     )
+    public_base_url: str = Field(
+        "https://news.example.org",
+        validation_alias=AliasChoices("NEWSFLOW_PUBLIC_BASE_URL"),
+        description="Base of article URIs in ninjs, feeds and related links.",
+    )
     batch_size: int = Field(100, ge=1, le=10_000, description="Entries read per XREADGROUP.")
     poll_interval_ms: int = Field(100, ge=1, description="XREADGROUP BLOCK time in milliseconds.")
     max_deliveries: int = Field(
         5, ge=1, description="Deliveries of one entry before it goes to the dead-letter stream."
     )
     reclaim_idle_ms: int = Field(
-        30_000, ge=100, description="Pending entries idle this long (ms) are taken over (XAUTOCLAIM)."
+        30_000,
+        ge=100,
+        description="Pending entries idle this long (ms) are taken over (XAUTOCLAIM).",
     )
     reclaim_interval_s: float = Field(5.0, gt=0, description="Seconds between reclaim sweeps.")
     stale_consumer_idle_ms: int = Field(
-        3_600_000, ge=1_000, description="Consumers idle this long (ms) with nothing pending are removed."
+        3_600_000,
+        ge=1_000,
+        description="Consumers idle this long (ms) with nothing pending are removed.",
     )
     consumer_name: str | None = Field(
         None, description="Unique consumer name; default is host-pid-random, unique per replica."
@@ -54,7 +63,9 @@ class ServiceSettings(BaseSettings):
         15.0, gt=0, description="On SIGTERM, seconds to finish and acknowledge the batch in hand."
     )
     http_host: str = Field("0.0.0.0", description="Address of the health/metrics/API server.")  # noqa: S104
-    http_port: int = Field(0, ge=0, le=65535, description="Port of the health/metrics/API server; 0 disables it.")
+    http_port: int = Field(
+        0, ge=0, le=65535, description="Port of the health/metrics/API server; 0 disables it."
+    )
     api_tokens: SecretStr | None = Field(
         None, description="Comma-separated bearer tokens; when set, API endpoints require one."
     )
@@ -71,7 +82,9 @@ class ServiceSettings(BaseSettings):
 
 
 class IngestSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="NEWSFLOW_INGEST_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSFLOW_INGEST_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     http_port: int = Field(8001, ge=0, le=65535, description="HTTP API, health and metrics port.")
     max_payload_bytes: int = Field(
@@ -86,7 +99,9 @@ class IngestSettings(ServiceSettings):
 
 
 class EnrichSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="NEWSFLOW_ENRICH_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSFLOW_ENRICH_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     http_port: int = Field(8002, ge=0, le=65535, description="Health and metrics port.")
     batch_size: int = Field(32, ge=1, le=10_000, description="Articles per nlp.pipe batch.")
@@ -104,7 +119,9 @@ class EnrichSettings(ServiceSettings):
 
 
 class PublishSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="NEWSFLOW_PUBLISH_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSFLOW_PUBLISH_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     http_port: int = Field(8003, ge=0, le=65535, description="Read API, feeds, health and metrics port.")
     retention_maxlen: int | None = Field(
@@ -115,9 +132,20 @@ class PublishSettings(ServiceSettings):
     retention_days: float | None = Field(
         None, gt=0, description="Trim articles.published entries older than this (XADD MINID ~)."
     )
-    public_base_url: str = Field(
-        "https://news.example.org", description="Base of article URIs in ninjs and feeds."
-    )
     webhooks_path: Path | None = Field(
         None, description="YAML/JSON list of webhook subscribers (url, secret env var, filter)."
+    )
+
+
+class CliSettings(ServiceSettings):
+    """The command-line tools: the same Redis variables, but no default server (demo starts one)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSFLOW_CLI_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    redis_url: str | None = Field(  # type: ignore[assignment]
+        None,
+        validation_alias=AliasChoices("REDIS_URL"),
+        description="Redis to use; `newsflow demo` starts a private one when unset.",
     )

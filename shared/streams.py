@@ -23,6 +23,8 @@ DLQ: Final = "articles.dlq"
 INGEST_GROUP: Final = "ingest"
 ENRICH_GROUP: Final = "enrich"
 PUBLISH_GROUP: Final = "publish"
+# enrich also reads what was published, to keep its related-articles index current.
+ENRICH_INDEX_GROUP: Final = "enrich-index"
 
 # --- keys ----------------------------------------------------------------------------------------
 # Hash article_id -> JSON {"version", "content_hash", "event_id"}: ingest's identity/version ledger.

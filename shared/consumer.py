@@ -1,0 +1,483 @@
+"""The reliability layer every service uses: read in batches, commit atomically, recover, dead-letter.
+
+Design (decided once, for all three services):
+- Each service reads its input stream in batches through its own consumer group, created from
+  the start of the stream (`0`), never `$`, so a backlog written before the group exists is read.
+- A stage turns a batch of deliveries into one outcome per delivery. The outcomes are committed
+  in ONE `MULTI`/`EXEC` transaction: output entries, state, dead letters and the `XACK` of the
+  inputs. Either all of it happens or none: an entry is never acknowledged before its output is
+  written, and a crash between the two cannot happen.
+- A failed entry stays pending. The reclaimer takes over entries idle longer than
+  `reclaim_idle_ms` (`XAUTOCLAIM`, https://redis.io/docs/latest/commands/xautoclaim/), reads
+  their delivery counts from the pending list (`XPENDING`,
+  https://redis.io/docs/latest/commands/xpending/) and, past `max_deliveries`, moves them to
+  `articles.dlq` with the stage, error, count and original fields, acknowledging them in the
+  same transaction.
+- If a whole batch raises, it is re-run one entry at a time so that one poison entry cannot take
+  its neighbours to the dead-letter stream with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from shared import streams
+from shared.logging import get_logger
+from shared.wire import Fields, text_fields
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    stream: str
+    entry_id: str
+    fields: Fields  # decoded as UTF-8 (invalid bytes replaced); `raw` keeps the exact bytes
+    delivery_count: int = 1
+    raw: Mapping[bytes, bytes] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    stream: str
+    fields: Fields
+
+
+@dataclass(frozen=True, slots=True)
+class VersionGuard:
+    """Write the outputs only if `version` is newer than the one stored for `article_id`.
+
+    Checked and written inside Redis (a Lua script in the same transaction), so two consumers
+    racing on a redelivered entry cannot both publish it.
+    """
+
+    versions_key: str
+    latest_key: str
+    article_id: str
+    version: int
+    latest_value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    outputs: tuple[Output, ...]
+    # (key, field, value): state written atomically with the outputs, e.g. ingest's ledger.
+    hset: tuple[tuple[str, str, str], ...] = ()
+    guard: VersionGuard | None = None
+    article_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Acknowledge without output (a duplicate, an already-published version)."""
+
+    reason: str
+    article_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Bad input: retrying cannot help, so it goes to the dead-letter stream at once."""
+
+    reason: str
+    code: str = "rejected"
+    source: str | None = None
+    article_id: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Something failed that may succeed later: leave the entry pending for the reclaimer."""
+
+    error: str
+    article_id: str | None = None
+
+
+Outcome = Emit | Skip | Reject | Retry
+
+
+class Stage(Protocol):
+    name: str
+
+    async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
+        """One outcome per delivery, in the same order."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How an output stream is trimmed on every XADD; both None keeps everything."""
+
+    maxlen: int | None = None
+    max_age_s: float | None = None
+
+    def xadd_kwargs(self, now_ms: int) -> dict[str, Any]:
+        if self.max_age_s is not None:
+            return {"minid": f"{now_ms - int(self.max_age_s * 1000)}-0", "approximate": True}
+        if self.maxlen is not None:
+            return {"maxlen": self.maxlen, "approximate": True}
+        return {}
+
+    def lua_args(self, now_ms: int) -> list[str]:
+        if self.max_age_s is not None:
+            return ["MINID", "~", f"{now_ms - int(self.max_age_s * 1000)}-0"]
+        if self.maxlen is not None:
+            return ["MAXLEN", "~", str(self.maxlen)]
+        return []
+
+
+@dataclass(slots=True)
+class BatchReport:
+    emitted: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    duration_s: float = 0.0
+    outcomes: list[tuple[Delivery, Outcome]] = field(default_factory=list)
+
+
+# KEYS: versions hash, latest hash, output stream. ARGV: article_id, version, latest JSON,
+# number of trim args, trim args..., field/value pairs. Returns 1 when written, 0 when stale.
+_GUARDED_XADD = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) <= current then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+local ntrim = tonumber(ARGV[4])
+local args = {KEYS[3]}
+for i = 1, ntrim do args[#args + 1] = ARGV[4 + i] end
+args[#args + 1] = '*'
+for i = 5 + ntrim, #ARGV do args[#args + 1] = ARGV[i] end
+redis.call('XADD', unpack(args))
+return 1
+"""
+
+
+def unique_consumer_name(prefix: str) -> str:
+    """host-pid-random: unique per process and replica, readable in XINFO CONSUMERS."""
+    return f"{prefix}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+async def ensure_group(client: aioredis.Redis, stream: str, group: str) -> bool:
+    """Create `group` on `stream` from its first entry; True if created, False if it existed."""
+    try:
+        await client.xgroup_create(name=stream, groupname=group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+        return False
+    return True
+
+
+def dead_letter_fields(
+    *,
+    stage: str,
+    delivery: Delivery,
+    reason: str,
+    code: str,
+    source: str | None = None,
+    article_id: str | None = None,
+    correlation_id: str | None = None,
+) -> Fields:
+    """Flat fields, readable by any client; the original entry is kept whole in `payload`."""
+    fields: Fields = {
+        "stage": stage,
+        "code": code,
+        "reason": reason,
+        "delivery_count": str(delivery.delivery_count),
+        "source_stream": delivery.stream,
+        "source_entry_id": delivery.entry_id,
+        "failed_at": datetime.now(UTC).isoformat(),
+        **_original_payload(delivery),
+    }
+    source = source or delivery.fields.get(streams.INBOUND_SOURCE)
+    article_id = article_id or delivery.fields.get(streams.FIELD_ARTICLE_ID)
+    correlation_id = correlation_id or delivery.fields.get(streams.FIELD_CORRELATION_ID)
+    if source:
+        fields["source"] = source
+    if article_id:
+        fields["article_id"] = article_id
+    if correlation_id:
+        fields["correlation_id"] = correlation_id
+    return fields
+
+
+def _original_payload(delivery: Delivery) -> Fields:
+    """The entry's fields as JSON; base64 values when any is not UTF-8, so no byte is lost."""
+    if delivery.raw is not None:
+        try:
+            exact = {k.decode(): v.decode() for k, v in delivery.raw.items()}
+        except UnicodeDecodeError:
+            encoded = {
+                k.decode("utf-8", "replace"): base64.b64encode(v).decode() for k, v in delivery.raw.items()
+            }
+            return {"payload": orjson.dumps(encoded).decode(), "payload_encoding": "base64"}
+        return {"payload": orjson.dumps(exact).decode()}
+    return {"payload": orjson.dumps(delivery.fields).decode()}
+
+
+BatchObserver = Callable[[str, BatchReport], Awaitable[None] | None]
+
+
+class StageRunner:
+    """Runs a `Stage` over batches from one input stream and commits the outcomes atomically."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        stage: Stage,
+        *,
+        input_stream: str,
+        group: str,
+        consumer: str,
+        max_deliveries: int,
+        retention: Mapping[str, Retention] | None = None,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        self.client = client
+        self.stage = stage
+        self.input_stream = input_stream
+        self.group = group
+        self.consumer = consumer
+        self.max_deliveries = max_deliveries
+        self.retention = dict(retention or {})
+        self.observer = observer
+        self._guarded_xadd = client.register_script(_GUARDED_XADD)
+        self._log = log.bind(stage=stage.name, stream=input_stream, group=group, consumer=consumer)
+
+    async def _process(self, batch: Sequence[Delivery]) -> list[Outcome]:
+        try:
+            outcomes = list(await self.stage.process(batch))
+        except Exception as exc:
+            if len(batch) == 1:
+                self._log.warning("entry failed", entry_id=batch[0].entry_id, error=repr(exc))
+                return [Retry(error=repr(exc))]
+            self._log.warning("batch failed; retrying entries one by one", size=len(batch), error=repr(exc))
+            outcomes = []
+            for delivery in batch:
+                outcomes.extend(await self._process([delivery]))
+        if len(outcomes) != len(batch):
+            raise RuntimeError(f"stage {self.stage.name} returned {len(outcomes)} outcomes for {len(batch)}")
+        return outcomes
+
+    async def handle(self, batch: Sequence[Delivery]) -> BatchReport:
+        started = time.perf_counter()
+        outcomes = await self._process(batch)
+        report = BatchReport(outcomes=list(zip(batch, outcomes, strict=True)))
+        now_ms = int(time.time() * 1000)
+        pipe = self.client.pipeline(transaction=True)
+        acks: list[str] = []
+        for delivery, outcome in report.outcomes:
+            if isinstance(outcome, Emit):
+                await self._queue_emit(pipe, outcome, now_ms)
+                acks.append(delivery.entry_id)
+                report.emitted += 1
+            elif isinstance(outcome, Skip):
+                acks.append(delivery.entry_id)
+                report.skipped += 1
+            elif isinstance(outcome, Reject):
+                self._queue_dead_letter(pipe, delivery, outcome.reason, outcome.code, outcome, now_ms)
+                acks.append(delivery.entry_id)
+                report.rejected += 1
+            elif delivery.delivery_count >= self.max_deliveries:
+                reason = f"failed {delivery.delivery_count} deliveries: {outcome.error}"
+                self._queue_dead_letter(pipe, delivery, reason, "max_deliveries", None, now_ms)
+                acks.append(delivery.entry_id)
+                report.dead_lettered += 1
+            else:
+                report.retried += 1
+        if acks:
+            pipe.xack(self.input_stream, self.group, *acks)
+            await pipe.execute()
+        report.duration_s = time.perf_counter() - started
+        self._log_report(report)
+        if self.observer is not None:
+            result = self.observer(self.stage.name, report)
+            if result is not None:
+                await result
+        return report
+
+    async def _queue_emit(self, pipe: Any, outcome: Emit, now_ms: int) -> None:
+        if outcome.guard is not None:
+            guard = outcome.guard
+            for output in outcome.outputs:
+                trim = self.retention.get(output.stream, Retention()).lua_args(now_ms)
+                flat = [item for pair in output.fields.items() for item in pair]
+                await self._guarded_xadd(
+                    keys=[guard.versions_key, guard.latest_key, output.stream],
+                    args=[
+                        guard.article_id,
+                        guard.version,
+                        guard.latest_value,
+                        len(trim),
+                        *trim,
+                        *flat,
+                    ],
+                    client=pipe,
+                )
+        else:
+            for output in outcome.outputs:
+                trim_kwargs = self.retention.get(output.stream, Retention()).xadd_kwargs(now_ms)
+                pipe.xadd(output.stream, output.fields, **trim_kwargs)
+        for key, hash_field, value in outcome.hset:
+            pipe.hset(key, hash_field, value)
+
+    def _queue_dead_letter(
+        self,
+        pipe: Any,
+        delivery: Delivery,
+        reason: str,
+        code: str,
+        reject: Reject | None,
+        now_ms: int,
+    ) -> None:
+        fields = dead_letter_fields(
+            stage=self.stage.name,
+            delivery=delivery,
+            reason=reason,
+            code=code,
+            source=reject.source if reject else None,
+            article_id=reject.article_id if reject else None,
+            correlation_id=reject.correlation_id if reject else None,
+        )
+        trim_kwargs = self.retention.get(streams.DLQ, Retention()).xadd_kwargs(now_ms)
+        pipe.xadd(streams.DLQ, fields, **trim_kwargs)
+
+    def _log_report(self, report: BatchReport) -> None:
+        for delivery, outcome in report.outcomes:
+            if isinstance(outcome, Emit):
+                continue  # the stage logs its own success lines with the article context
+            entry_log = self._log.bind(
+                entry_id=delivery.entry_id,
+                article_id=getattr(outcome, "article_id", None)
+                or delivery.fields.get(streams.FIELD_ARTICLE_ID),
+                correlation_id=delivery.fields.get(streams.FIELD_CORRELATION_ID),
+                delivery_count=delivery.delivery_count,
+            )
+            if isinstance(outcome, Skip):
+                entry_log.info("skipped", reason=outcome.reason)
+            elif isinstance(outcome, Reject):
+                entry_log.warning("rejected to dead-letter stream", code=outcome.code, reason=outcome.reason)
+            elif delivery.delivery_count >= self.max_deliveries:
+                entry_log.error("dead-lettered after max deliveries", error=outcome.error)
+            else:
+                entry_log.warning("left pending for retry", error=outcome.error)
+        self._log.debug(
+            "batch committed",
+            size=len(report.outcomes),
+            emitted=report.emitted,
+            skipped=report.skipped,
+            rejected=report.rejected,
+            retried=report.retried,
+            dead_lettered=report.dead_lettered,
+            duration_ms=round(report.duration_s * 1000, 2),
+        )
+
+    # --- recovery -----------------------------------------------------------------------------
+
+    async def _delivery_counts(self, entry_ids: Sequence[str]) -> dict[str, int]:
+        pipe = self.client.pipeline(transaction=False)
+        for entry_id in entry_ids:
+            pipe.xpending_range(self.input_stream, self.group, min=entry_id, max=entry_id, count=1)
+        counts: dict[str, int] = {}
+        for entry_id, rows in zip(entry_ids, await pipe.execute(), strict=True):
+            counts[entry_id] = int(rows[0]["times_delivered"]) if rows else 1
+        return counts
+
+    async def reclaim_once(self, *, min_idle_ms: int, count: int) -> int:
+        """Take over entries idle at least `min_idle_ms` from any consumer and handle them."""
+        start = "0-0"
+        handled = 0
+        while True:
+            reply = await self.client.xautoclaim(
+                self.input_stream,
+                self.group,
+                self.consumer,
+                min_idle_ms,
+                start_id=start,
+                count=count,
+            )
+            next_id, claimed = reply[0], reply[1]
+            deleted = list(reply[2]) if len(reply) > 2 else []
+            live = [(eid, f) for eid, f in claimed if f is not None]
+            deleted += [eid for eid, f in claimed if f is None]
+            if deleted:
+                # Trimmed away before anyone handled them: nothing left to process or replay.
+                self._log.error("pending entries were trimmed before handling", count=len(deleted))
+                await self.client.xack(self.input_stream, self.group, *deleted)
+            if live:
+                ids = [eid.decode() if isinstance(eid, bytes) else eid for eid, _ in live]
+                counts = await self._delivery_counts(ids)
+                batch = [
+                    Delivery(self.input_stream, eid, text_fields(f), counts.get(eid, 1), raw=f)
+                    for eid, (_, f) in zip(ids, live, strict=True)
+                ]
+                self._log.info("reclaimed idle entries", count=len(batch))
+                await self.handle(batch)
+                handled += len(batch)
+            start = next_id.decode() if isinstance(next_id, bytes) else next_id
+            if start == "0-0":
+                return handled
+
+    async def remove_stale_consumers(self, *, idle_ms: int) -> list[str]:
+        """Delete consumers idle longer than `idle_ms` that hold nothing pending."""
+        removed: list[str] = []
+        for info in await self.client.xinfo_consumers(self.input_stream, self.group):
+            name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+            if name != self.consumer and int(info["pending"]) == 0 and int(info["idle"]) > idle_ms:
+                await self.client.xgroup_delconsumer(self.input_stream, self.group, name)
+                removed.append(name)
+        if removed:
+            self._log.info("removed stale consumers", consumers=removed)
+        return removed
+
+    async def run_recovery(
+        self,
+        stop: asyncio.Event,
+        *,
+        min_idle_ms: int,
+        interval_s: float,
+        count: int,
+        stale_idle_ms: int,
+    ) -> None:
+        """Reclaim and clean up every `interval_s` until `stop` is set; survives Redis outages."""
+        while not stop.is_set():
+            try:
+                await self.reclaim_once(min_idle_ms=min_idle_ms, count=count)
+                await self.remove_stale_consumers(idle_ms=stale_idle_ms)
+            except Exception as exc:  # keep recovering after Redis comes back
+                self._log.warning("recovery sweep failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+
+def deliveries_from_batch(raw_message: Mapping[str, Any]) -> list[Delivery]:
+    """FastStream's raw batch message (channel, message_ids, data) as our deliveries."""
+    stream = raw_message["channel"]
+    ids = raw_message["message_ids"]
+    data = raw_message["data"]
+    return [
+        Delivery(
+            stream,
+            eid.decode() if isinstance(eid, bytes) else str(eid),
+            text_fields(fields),
+            raw=fields,
+        )
+        for eid, fields in zip(ids, data, strict=True)
+    ]

@@ -1,0 +1,119 @@
+"""The HTTP side every service shares: liveness, readiness, metrics, bearer tokens, size and rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from shared.metrics import ServiceMetrics
+
+READY_PING_TIMEOUT_S = 1.0
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
+    """An RFC 9457 problem+json response."""
+    body: dict[str, object] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+@dataclass
+class HttpContext:
+    service: str
+    client: aioredis.Redis
+    metrics: ServiceMetrics
+    groups: Sequence[tuple[str, str]]
+    tokens: frozenset[str] = frozenset()
+    rate_limit_per_s: float = 0.0
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def authorised(self, request: Request) -> bool:
+        if not self.tokens:
+            return True
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        return any(hmac.compare_digest(token.encode(), known.encode()) for known in self.tokens)
+
+    def allow(self, request: Request) -> bool:
+        """Token bucket per client address; capacity is one second's worth of requests."""
+        if self.rate_limit_per_s <= 0:
+            return True
+        key = request.client.host if request.client else "unknown"
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (self.rate_limit_per_s, now))
+        tokens = min(self.rate_limit_per_s, tokens + (now - last) * self.rate_limit_per_s)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1, now)
+        return True
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def guarded(ctx: HttpContext, handler: Handler) -> Handler:
+    """Bearer token (when configured) and rate limit in front of a public endpoint."""
+
+    async def wrapper(request: Request) -> Response:
+        if not ctx.authorised(request):
+            response = problem(401, "Unauthorized", "a valid bearer token is required")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="newsflow"'
+            return response
+        if not ctx.allow(request):
+            return problem(429, "Too Many Requests", "rate limit exceeded; retry shortly")
+        return await handler(request)
+
+    return wrapper
+
+
+def health_routes(ctx: HttpContext) -> list[BaseRoute]:
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "service": ctx.service})
+
+    async def readyz(_: Request) -> Response:
+        try:
+            await asyncio.wait_for(ctx.client.ping(), timeout=READY_PING_TIMEOUT_S)  # type: ignore[arg-type]
+        except Exception as exc:
+            return JSONResponse(
+                {"status": "unavailable", "service": ctx.service, "redis": type(exc).__name__},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready", "service": ctx.service, "redis": "ok"})
+
+    async def metrics(_: Request) -> Response:
+        # Still serve the counters when Redis is away; the gauges keep their last values.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                ctx.metrics.refresh_stream_gauges(ctx.client, ctx.groups),
+                timeout=READY_PING_TIMEOUT_S,
+            )
+        return PlainTextResponse(ctx.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+def build_http_app(ctx: HttpContext, routes: Sequence[BaseRoute] = ()) -> Starlette:
+    return Starlette(routes=[*health_routes(ctx), *routes])

@@ -1,0 +1,228 @@
+"""Running one service: Redis, consumer group, FastStream batch subscriber, recovery, HTTP, shutdown.
+
+Every service is the same shape: a `Stage` (its pure logic behind a thin adapter) fed by a
+FastStream batch subscriber, a recovery loop, and an HTTP server for health, metrics and its API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+import uvicorn
+from faststream import AckPolicy
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisBatchStreamMessage
+from starlette.routing import BaseRoute
+
+from shared.consumer import (
+    Retention,
+    Stage,
+    StageRunner,
+    deliveries_from_batch,
+    ensure_group,
+    unique_consumer_name,
+)
+from shared.http import HttpContext, build_http_app
+from shared.logging import get_logger
+from shared.metrics import ServiceMetrics
+from shared.redis_client import make_client, redacted_url
+from shared.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+# Waiting for Redis at start: 0.2 s doubling to 5 s between attempts, forever (ops restart order
+# must not matter; the readiness probe says we are not ready meanwhile).
+WAIT_BASE_S = 0.2
+WAIT_CAP_S = 5.0
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One input: a stream read through a group by a stage. A service may have several."""
+
+    input_stream: str
+    group: str
+    stage: Stage
+
+
+@dataclass
+class Service:
+    """What a service module hands to `run_service`."""
+
+    name: str
+    settings: ServiceSettings
+    # Builds the service's consumers once Redis is reachable (enrich loads its model here).
+    make_consumers: Callable[[aioredis.Redis, ServiceMetrics], Awaitable[Sequence[Consumer]]]
+    retention: Mapping[str, Retention] = field(default_factory=dict)
+    # Extra HTTP routes (the service's public API), built once the client and consumers exist.
+    make_routes: Callable[[HttpContext, Sequence[Consumer]], Sequence[BaseRoute]] | None = None
+
+
+async def wait_for_redis(client: aioredis.Redis, stop: asyncio.Event, url: str) -> bool:
+    delay = WAIT_BASE_S
+    while not stop.is_set():
+        try:
+            await client.ping()  # type: ignore[misc]
+            return True
+        except Exception as exc:
+            log.warning("waiting for redis", url=redacted_url(url), error=repr(exc), retry_in_s=delay)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        delay = min(delay * 2, WAIT_CAP_S)
+    return False
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+def build_broker(settings: ServiceSettings) -> RedisBroker:
+    kwargs: dict[str, Any] = {
+        # FastStream logs each batch at this level; DEBUG keeps the hot path quiet at INFO.
+        "log_level": logging.DEBUG,
+        "graceful_timeout": settings.graceful_timeout_s,
+    }
+    if settings.redis_username:
+        kwargs["username"] = settings.redis_username
+    if settings.redis_password is not None:
+        kwargs["password"] = settings.redis_password.get_secret_value()
+    return RedisBroker(settings.redis_url, **kwargs)
+
+
+@dataclass
+class RunningService:
+    """Handles to a started service, for tests and embedding (demo, bench)."""
+
+    service: Service
+    client: aioredis.Redis
+    runners: Sequence[StageRunner]
+    metrics: ServiceMetrics
+    http_port: int | None
+
+
+async def run_service(
+    service: Service,
+    *,
+    stop: asyncio.Event | None = None,
+    started: Callable[[RunningService], None] | None = None,
+    http_port: int | None = None,
+) -> None:
+    """Run until `stop` is set (SIGTERM/SIGINT set it when not given), then shut down gracefully."""
+    settings = service.settings
+    own_stop = stop is None
+    stop = stop or asyncio.Event()
+    if own_stop:
+        install_signal_handlers(stop)
+    consumer = settings.consumer_name or unique_consumer_name(service.name)
+    bound = log.bind(service=service.name, consumer=consumer)
+    client = make_client(settings)
+    metrics = ServiceMetrics(service.name)
+    try:
+        if not await wait_for_redis(client, stop, settings.redis_url):
+            return
+        consumers = await service.make_consumers(client, metrics)
+        broker = build_broker(settings)
+        runners = []
+        for spec in consumers:
+            await ensure_group(client, spec.input_stream, spec.group)
+            runner = StageRunner(
+                client,
+                spec.stage,
+                input_stream=spec.input_stream,
+                group=spec.group,
+                consumer=consumer,
+                max_deliveries=settings.max_deliveries,
+                retention=service.retention,
+                observer=metrics.observe_batch,
+            )
+            _subscribe(broker, runner, settings)
+            runners.append(runner)
+
+        ctx = HttpContext(
+            service=service.name,
+            client=client,
+            metrics=metrics,
+            groups=[(spec.input_stream, spec.group) for spec in consumers],
+            tokens=settings.token_set(),
+            rate_limit_per_s=float(getattr(settings, "rate_limit_per_s", 0.0)),
+        )
+        routes = service.make_routes(ctx, consumers) if service.make_routes else ()
+        port = settings.http_port if http_port is None else http_port
+        server: uvicorn.Server | None = None
+        tasks: list[asyncio.Task[None]] = []
+        if port:
+            config = uvicorn.Config(
+                build_http_app(ctx, routes),
+                host=settings.http_host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+            )
+            server = uvicorn.Server(config)
+            # _serve, not serve: serve() takes over SIGTERM/SIGINT, which are ours to handle.
+            tasks.append(asyncio.create_task(server._serve(), name=f"{service.name}-http"))
+
+        await broker.start()
+        recovery_stop = asyncio.Event()
+        tasks.extend(
+            asyncio.create_task(
+                runner.run_recovery(
+                    recovery_stop,
+                    min_idle_ms=settings.reclaim_idle_ms,
+                    interval_s=settings.reclaim_interval_s,
+                    count=settings.batch_size,
+                    stale_idle_ms=settings.stale_consumer_idle_ms,
+                ),
+                name=f"{service.name}-recovery-{runner.input_stream}",
+            )
+            for runner in runners
+        )
+        bound.info(
+            "started",
+            inputs=[f"{spec.input_stream}/{spec.group}" for spec in consumers],
+            redis=redacted_url(settings.redis_url),
+            http_port=port or None,
+        )
+        if started:
+            started(RunningService(service, client, runners, metrics, port or None))
+        await stop.wait()
+
+        bound.info("stopping: no new reads; finishing the batch in hand")
+        await broker.stop()  # waits up to graceful_timeout for the running batch to commit
+        recovery_stop.set()
+        if server is not None:
+            server.should_exit = True
+        await asyncio.wait(tasks, timeout=settings.graceful_timeout_s)
+        for task in tasks:
+            task.cancel()
+        bound.info("stopped")
+    finally:
+        await client.aclose()
+
+
+def _subscribe(broker: RedisBroker, runner: StageRunner, settings: ServiceSettings) -> None:
+    @broker.subscriber(
+        stream=StreamSub(
+            runner.input_stream,
+            group=runner.group,
+            consumer=runner.consumer,
+            batch=True,
+            max_records=settings.batch_size,
+            polling_interval=settings.poll_interval_ms,
+        ),
+        # We acknowledge ourselves, inside the commit transaction (see shared.consumer).
+        ack_policy=AckPolicy.MANUAL,
+    )
+    async def on_batch(msg: RedisBatchStreamMessage) -> None:
+        await runner.handle(deliveries_from_batch(msg.raw_message))
