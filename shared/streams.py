@@ -31,8 +31,10 @@ ENRICH_INDEX_GROUP: Final = "enrich-index"
 INGEST_LEDGER: Final = "newsflow:ingest:ledger"
 # Hash article_id -> latest published version number: publish's exactly-once-per-version guard.
 PUBLISH_VERSIONS: Final = "newsflow:publish:versions"
-# Hash article_id -> latest published event JSON, served by the read API.
+# Hash article_id -> latest published event JSON (the envelope), served by the read API.
 PUBLISH_LATEST: Final = "newsflow:publish:latest"
+# Hash article_id -> the latest version as a ninjs 3.1 document, for subscribers that ask for 3.x.
+PUBLISH_NINJS3: Final = "newsflow:publish:ninjs3"
 
 # --- wire fields of every entry we write (plain strings, readable by any Redis client) ----------
 FIELD_EVENT: Final = "event"  # the whole envelope as one JSON document

@@ -171,7 +171,14 @@ async def test_version_guard_publishes_each_version_once_and_never_older(
             return [
                 Emit(
                     (Output(OUT, {"v": d.fields["v"]}),),
-                    guard=VersionGuard("t:versions", "t:latest", "a1", int(d.fields["v"]), d.fields["v"]),
+                    guard=VersionGuard(
+                        "t:versions",
+                        "t:latest",
+                        "a1",
+                        int(d.fields["v"]),
+                        d.fields["v"],
+                        (("t:x", "x" + d.fields["v"]),),
+                    ),
                 )
                 for d in batch
             ]
@@ -183,8 +190,9 @@ async def test_version_guard_publishes_each_version_once_and_never_older(
     )
     await stage_runner.handle(await read_new(redis_client, "c1"))
     assert [f[b"v"] for _, f in await redis_client.xrange(OUT)] == [b"1", b"2", b"3"]
-    assert await redis_client.hget("t:versions", "a1") == b"3"
-    assert await redis_client.hget("t:latest", "a1") == b"3"
+    assert await redis_client.hmget("t:versions", ["a1"]) == [b"3"]
+    assert await redis_client.hmget("t:latest", ["a1"]) == [b"3"]
+    assert await redis_client.hmget("t:x", ["a1"]) == [b"x3"]
 
 
 async def test_stale_consumers_without_pending_entries_are_removed(redis_client: aioredis.Redis) -> None:

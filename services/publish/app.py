@@ -1,0 +1,34 @@
+"""The publish service: tagged articles become published events; read API, feeds, health, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.publish.handlers import PublishStage
+from services.publish.settings import Settings
+from shared import streams
+from shared.consumer import Retention
+from shared.service import Consumer, Runtime, Service
+
+
+def create_service(settings: Settings | None = None) -> Service:
+    settings = settings or Settings()
+
+    async def make_consumers(rt: Runtime) -> Sequence[Consumer]:
+        return [
+            Consumer(streams.TAGGED, streams.PUBLISH_GROUP, PublishStage(rt.client, settings, rt.tracing))
+        ]
+
+    retention_days = settings.retention_days
+    return Service(
+        name="publish",
+        settings=settings,
+        make_consumers=make_consumers,
+        retention={
+            streams.PUBLISHED: Retention(
+                maxlen=settings.retention_maxlen,
+                max_age_s=retention_days * 86_400 if retention_days else None,
+            ),
+            streams.DLQ: Retention(),
+        },
+    )

@@ -1,0 +1,97 @@
+"""Publish's adapter: tagged-article events in, published events out, each article version once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import orjson
+import redis.asyncio as aioredis
+
+from services.publish.logic import build_published, event_type_for, to_ninjs
+from shared import streams, wire
+from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, VersionGuard
+from shared.events import PublishedEvent, TaggedEvent
+from shared.logging import get_logger
+from shared.settings import PublishSettings
+from shared.tracing import NO_TRACING, Tracing
+
+log = get_logger(__name__)
+
+
+class PublishStage:
+    name = "publish"
+
+    def __init__(
+        self, client: aioredis.Redis, settings: PublishSettings, tracing: Tracing = NO_TRACING
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.tracing = tracing
+
+    async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
+        events: list[TaggedEvent | Reject] = []
+        for delivery in batch:
+            try:
+                events.append(wire.decode(delivery.fields, TaggedEvent))
+            except wire.WireError as exc:
+                events.append(Reject(str(exc), "invalid_event"))
+        ids = sorted({e.article_id for e in events if not isinstance(e, Reject)})
+        published: dict[str, int] = {}
+        if ids:
+            stored = await self.client.hmget(streams.PUBLISH_VERSIONS, ids)  # type: ignore[misc]
+            published = {i: int(v) for i, v in zip(ids, stored, strict=True) if v is not None}
+
+        now = datetime.now(UTC)
+        outcomes: list[Outcome] = []
+        for event in events:
+            if isinstance(event, Reject):
+                outcomes.append(event)
+                continue
+            article = event.data.article
+            previous = published.get(event.article_id)
+            event_type = event_type_for(previous, article)
+            if event_type is None:
+                outcomes.append(
+                    Skip(
+                        f"version {article.version} not newer than published {previous}",
+                        article_id=event.article_id,
+                    )
+                )
+                continue
+            with self.tracing.span(
+                "publish", parent=event.traceparent, attributes={"article_id": event.article_id}
+            ) as span:
+                out = PublishedEvent(
+                    event_type=event_type,
+                    article_id=event.article_id,
+                    article_version=event.article_version,
+                    correlation_id=event.correlation_id,
+                    traceparent=span.traceparent,
+                    data=build_published(
+                        event.data, base_url=self.settings.public_base_url, published_at=now
+                    ),
+                )
+            fields = wire.encode(out)
+            ninjs3 = to_ninjs(event.data, ninjs_version="3.1", base_url=self.settings.public_base_url)
+            published[event.article_id] = article.version  # later entries in this batch see it
+            guard = VersionGuard(
+                versions_key=streams.PUBLISH_VERSIONS,
+                latest_key=streams.PUBLISH_LATEST,
+                article_id=event.article_id,
+                version=article.version,
+                latest_value=fields[streams.FIELD_EVENT],
+                also_set=((streams.PUBLISH_NINJS3, orjson.dumps(ninjs3).decode()),),
+            )
+            outcomes.append(
+                Emit((Output(streams.PUBLISHED, fields),), guard=guard, article_id=event.article_id)
+            )
+            log.info(
+                "published",
+                article_id=out.article_id,
+                article_version=out.article_version,
+                correlation_id=out.correlation_id,
+                trace_id=span.trace_id,
+                event_type=out.event_type.value,
+            )
+        return outcomes

@@ -1,0 +1,446 @@
+"""Pure mapping from a tagged article to IPTC ninjs, and the publish decision for a version.
+
+Decisions the schemas force or leave to us:
+- Dates. ninjs `date-time` is RFC 3339, which requires an offset. A zone-aware source date becomes
+  `firstcreated` (UTC written as `Z`, other offsets kept); a zone-less one is not given an invented
+  zone: `firstcreated` is left out and the date as written goes into `ednote`. `versioncreated` is
+  when this version reached newsflow (`received_at`).
+- Withdrawals become `pubstatus: canceled` with the headline kept to identify the article and the
+  reason in `ednote`; body, caption, entities and associations are left out of a kill notice.
+- Entities: `uri` is the entity's own URI, else its GeoNames URI, else (countries) IPTC's ISO
+  3166 URI as in the official examples; `literal` is our entity id, which joins the ninjs entry to
+  `PublishedArticle.enrichment`. `rel` is `about` for an entity named in the headline, else
+  `mentions`. Entities of type `other` stay in the enrichment only.
+- Associations: an earlier article (kind `article`) and an inline `READ:` link with a URL become
+  associations (`related<n>` / `inline<n>`); reference pages for entities do not (they are not
+  news objects; the entity's `uri` already points there). Links without a usable URI are left out.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote, urljoin, urlsplit
+
+from services.publish import ninjs as n
+from shared.events import (
+    Enrichment,
+    Entity,
+    EventType,
+    PublishedArticle,
+    PubStatus,
+    RawArticle,
+    RelatedKind,
+    TaggedArticle,
+)
+
+NinjsVersion = Literal["2.2", "3.1"]
+_T = TypeVar("_T")
+
+SCHEMA_URIS: dict[NinjsVersion, str] = {
+    "2.2": "http://www.iptc.org/std/ninjs/ninjs-schema_2.2.json",
+    "3.1": "http://www.iptc.org/std/ninjs/ninjs-schema_3.1.json",
+}
+# GeoNames' own URI for a feature; https://www.geonames.org/ontology/documentation.html
+GEONAMES_URI = "https://sws.geonames.org/{id}/"
+# The country URIs the official ninjs examples use ("http://cvx.iptc.org/iso3166-1a2/it").
+ISO3166_URI = "http://cvx.iptc.org/iso3166-1a2/{code}"
+
+_PUBSTATUS: dict[PubStatus, n.PubStatusValue] = {
+    PubStatus.USABLE: "usable",
+    PubStatus.WITHDRAWN: "canceled",
+}
+# RFC 3986 characters allowed unencoded in a path segment, besides letters, digits and "-._~".
+_PCHAR_SAFE = "!$&'()*+,;=:@"
+# ...and in a whole URI (gen-delims too, except a second "#"); "%" keeps existing escapes.
+_URI_SAFE = _PCHAR_SAFE + "/?[]%"
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def article_uri(base_url: str, article_id: str) -> str:
+    """The stable ninjs `uri` of an article: `<base_url>/articles/<article_id>`."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
+    return f"{base_url.rstrip('/')}/articles/{quote(article_id, safe=_PCHAR_SAFE)}"
+
+
+def event_type_for(previous_version: int | None, article: RawArticle) -> EventType | None:
+    """What publishing this version means, or None when it is not newer than the published one.
+
+    A withdrawal is published even for an article never published here: a kill notice for an
+    unknown id is harmless, and dropping it could lose a kill that overtook its article.
+    """
+    if previous_version is not None and article.version <= previous_version:
+        return None
+    if article.pubstatus is PubStatus.WITHDRAWN:
+        return EventType.WITHDRAWN
+    return EventType.PUBLISHED if previous_version is None else EventType.UPDATED
+
+
+def build_published(tagged: TaggedArticle, *, base_url: str, published_at: datetime) -> PublishedArticle:
+    """The published-article event data: a ninjs 2.2 document beside our own enrichment."""
+    article = tagged.article
+    return PublishedArticle(
+        article_id=article.article_id,
+        version=article.version,
+        pubstatus=article.pubstatus,
+        title=article.title,
+        url=article.url,
+        article_published_at=article.published_at,
+        article_published_at_has_timezone=article.published_at_has_timezone,
+        ninjs=to_ninjs(tagged, ninjs_version="2.2", base_url=base_url),
+        enrichment=Enrichment(entities=tagged.entities, related=tagged.related, tagger=tagged.tagger),
+        published_at=published_at,
+    )
+
+
+def to_ninjs(
+    tagged: TaggedArticle,
+    *,
+    ninjs_version: NinjsVersion = "2.2",
+    base_url: str,
+    pubstatus: PubStatus | None = None,
+) -> dict[str, Any]:
+    """The article as a ninjs document of the given version (a JSON object, schema-valid).
+
+    `pubstatus` overrides the article's own status (e.g. to emit a kill notice for it).
+    """
+    doc = _neutral(tagged, base_url=base_url, pubstatus=pubstatus or tagged.article.pubstatus)
+    model: n.Ninjs2 | n.Ninjs3 = _ninjs2(doc) if ninjs_version == "2.2" else _ninjs3(doc)
+    return model.dump()
+
+
+# --------------------------------------------------------------------------------------------
+# A version-neutral view of the document: what to say, before choosing 2.x or 3.x spelling.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Concept:
+    name: str
+    rel: str | None = None
+    uri: str | None = None
+    literal: str | None = None
+    geojson: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Link:
+    name: str
+    rel: str
+    uri: str
+    title: str | None
+
+
+@dataclass(frozen=True)
+class _Doc:
+    uri: str
+    article_version: str
+    pubstatus: n.PubStatusValue
+    firstcreated: str | None
+    versioncreated: str | None
+    language: str | None
+    title: str | None
+    by: str | None
+    body: str | None
+    content_type: str
+    caption: str | None
+    credit: str | None
+    ednote: str | None
+    people: list[_Concept]
+    organisations: list[_Concept]
+    places: list[_Concept]
+    subjects: list[_Concept]
+    associations: list[_Link]
+    altids: list[tuple[str, str]]
+    infosource: str | None
+
+
+def _neutral(tagged: TaggedArticle, *, base_url: str, pubstatus: PubStatus) -> _Doc:
+    article = tagged.article
+    uri = article_uri(base_url, article.article_id)
+    usable = pubstatus is PubStatus.USABLE
+    notes: list[str] = []
+    if not usable:
+        reason = _text(article.withdrawal_reason)
+        notes.append(f"Withdrawn: {reason}" if reason else "Withdrawn by the source.")
+
+    firstcreated = None
+    if article.published_at is not None:
+        firstcreated = _date_time(
+            article.published_at, zone_known=article.published_at_has_timezone is not False
+        )
+        if firstcreated is None:
+            written = article.published_at.replace(tzinfo=None).isoformat()
+            notes.append(f"Source date {written} has no time zone; firstcreated left out.")
+
+    entities = tagged.entities
+    altids = []
+    if article.source_id:
+        altids.append((article.source, article.source_id))
+    if article.url:
+        altids.append(("url", article.url))
+    return _Doc(
+        uri=uri,
+        article_version=str(article.version),
+        pubstatus=_PUBSTATUS[pubstatus],
+        firstcreated=firstcreated,
+        versioncreated=_date_time(article.received_at),
+        language=_text(article.language),
+        title=_text(article.title),
+        by=", ".join(a.strip() for a in article.authors if a.strip()) or None,
+        body=article.body if usable and article.body.strip() else None,
+        content_type=article.content_type,
+        caption=_text(article.image_caption) if usable else None,
+        credit=_text(article.image_credit) if usable else None,
+        ednote=" ".join(notes) or None,
+        people=[_concept(e) for e in entities.people] if usable else [],
+        organisations=[_concept(e) for e in entities.organisations] if usable else [],
+        places=[_concept(e, with_point=True) for e in entities.places] if usable else [],
+        subjects=_subjects(article.subjects) if usable else [],
+        associations=_associations(tagged, base_url=base_url, own_uri=uri) if usable else [],
+        altids=altids,
+        infosource=_text(article.site) or _text(article.source),
+    )
+
+
+def _text(value: str | None) -> str | None:
+    """The value without surrounding whitespace; None when nothing is left."""
+    stripped = value.strip() if value else ""
+    return stripped or None
+
+
+def _date_time(value: datetime, *, zone_known: bool = True) -> str | None:
+    """RFC 3339, or None for a zone-less time (RFC 3339 has no way to say "local, zone unknown")."""
+    offset = value.utcoffset()
+    if offset is None or not zone_known:
+        return None
+    if offset % timedelta(minutes=1):
+        # RFC 3339 offsets are whole minutes; historic zones (LMT +00:53:28) are rewritten as UTC.
+        value, offset = value.astimezone(UTC), timedelta(0)
+    text = value.isoformat()
+    return text.removesuffix("+00:00") + "Z" if not offset else text
+
+
+def _entity_uri(entity: Entity) -> str | None:
+    ids = entity.identifiers
+    own = _as_uri(ids.uri)
+    if own is not None:
+        return own
+    if ids.geonames_id is not None:
+        return GEONAMES_URI.format(id=ids.geonames_id)
+    if ids.iso3166_alpha2 and re.fullmatch(r"[A-Za-z]{2}", ids.iso3166_alpha2):
+        return ISO3166_URI.format(code=ids.iso3166_alpha2.lower())
+    return None
+
+
+def _concept(entity: Entity, *, with_point: bool = False) -> _Concept:
+    ids = entity.identifiers
+    point = None
+    lat, lon = ids.latitude, ids.longitude
+    if (
+        with_point
+        and lat is not None
+        and lon is not None
+        and math.isfinite(lat)
+        and math.isfinite(lon)
+        and -90 <= lat <= 90
+        and -180 <= lon <= 180
+    ):
+        point = {"type": "Point", "coordinates": [lon, lat]}  # GeoJSON order: longitude first
+    return _Concept(
+        name=entity.name,
+        rel="about" if entity.in_headline else "mentions",
+        uri=_entity_uri(entity),
+        literal=entity.id,
+        geojson=point,
+    )
+
+
+def _subjects(subjects: list[str]) -> list[_Concept]:
+    names = dict.fromkeys(s.strip() for s in subjects if s.strip())  # keeps order, drops repeats
+    return [_Concept(name=s) for s in names]
+
+
+def _associations(tagged: TaggedArticle, *, base_url: str, own_uri: str) -> list[_Link]:
+    links: list[_Link] = []
+    seen = {own_uri}
+    counts = {RelatedKind.ARTICLE: 0, RelatedKind.INLINE: 0}
+    for link in tagged.related:
+        if link.kind not in counts:
+            continue  # REFERENCE: an entity's reference page, not a news object
+        if link.article_id:
+            uri: str | None = article_uri(base_url, link.article_id)
+        else:
+            uri = _as_uri(link.url, base=tagged.article.url, web_only=True)
+        if uri is None or uri in seen:
+            continue
+        seen.add(uri)
+        counts[link.kind] += 1
+        article = link.kind is RelatedKind.ARTICLE
+        links.append(
+            _Link(
+                name=f"{'related' if article else 'inline'}{counts[link.kind]}",
+                rel="related" if article else "linked",
+                uri=uri,
+                title=_text(link.title),
+            )
+        )
+    return links
+
+
+def _as_uri(value: str | None, *, base: str | None = None, web_only: bool = False) -> str | None:
+    """An absolute RFC 3986 URI for a possibly relative or IRI link, or None if there is none.
+
+    Relative links are resolved against `base`; spaces, non-ASCII characters, a stray "%" and a
+    second "#" are percent-encoded. `web_only` accepts http(s) URLs only.
+    """
+    value = _text(value)
+    if value is None:
+        return None
+    try:
+        joined = urljoin(base, value) if base else value
+        head, hash_, fragment = _STRAY_PERCENT.sub("%25", joined).partition("#")
+        uri = quote(head, safe=_URI_SAFE) + hash_ + quote(fragment, safe=_URI_SAFE)
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: "http://[::1/"
+        return None
+    web = parts.scheme in ("http", "https")
+    if not _SCHEME.fullmatch(parts.scheme) or (web and not parts.netloc) or (web_only and not web):
+        return None
+    return uri
+
+
+# --------------------------------------------------------------------------------------------
+# The two spellings
+# --------------------------------------------------------------------------------------------
+
+
+def _or_none(items: list[_T]) -> list[_T] | None:
+    return items or None
+
+
+def _ninjs2(d: _Doc) -> n.Ninjs2:
+    descriptions = []
+    if d.caption:
+        descriptions.append(n.Description2(role="caption", contenttype="text/plain", value=d.caption))
+    if d.credit:
+        descriptions.append(n.Description2(role="creditline", value=d.credit))
+    return n.Ninjs2(
+        uri=d.uri,
+        standard=n.Standard2(name="ninjs", version="2.2", schema_=SCHEMA_URIS["2.2"]),
+        type="text",
+        representationtype="full" if d.pubstatus == "usable" else "partial",
+        version=d.article_version,
+        firstcreated=d.firstcreated,
+        versioncreated=d.versioncreated,
+        pubstatus=d.pubstatus,
+        ednote=d.ednote,
+        language=d.language,
+        title=d.title,
+        headlines=[n.Headline2(role="main", value=d.title)] if d.title else None,
+        by=d.by,
+        bodies=[
+            n.Body2(
+                role="main",
+                contenttype=d.content_type,
+                charcount=len(d.body),
+                wordcount=len(d.body.split()),
+                value=d.body,
+            )
+        ]
+        if d.body
+        else None,
+        descriptions=_or_none(descriptions),
+        people=_or_none([n.Person2(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal) for c in d.people]),
+        organisations=_or_none(
+            [n.Organisation2(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal) for c in d.organisations]
+        ),
+        places=_or_none(
+            [
+                n.Place2(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal, geojson=c.geojson)
+                for c in d.places
+            ]
+        ),
+        subjects=_or_none([n.Subject2(name=c.name) for c in d.subjects]),
+        associations=_or_none(
+            [
+                n.Association2(
+                    name=a.name,
+                    uri=a.uri,
+                    type="text",
+                    representationtype="partial",
+                    title=a.title,
+                )
+                for a in d.associations
+            ]
+        ),
+        altids=_or_none([n.AltId2(role=role, value=value) for role, value in d.altids]),
+        infosources=[n.InfoSource2(name=d.infosource)] if d.infosource else None,
+    )
+
+
+def _ninjs3(d: _Doc) -> n.Ninjs3:
+    descriptions = []
+    if d.caption:
+        descriptions.append(n.Description3(role="caption", content_type="text/plain", value=d.caption))
+    if d.credit:
+        descriptions.append(n.Description3(role="creditline", value=d.credit))
+    return n.Ninjs3(
+        uri=d.uri,
+        standard=n.Standard3(name="ninjs", version="3.1", schema_=SCHEMA_URIS["3.1"]),
+        type="text",
+        representation_type="full" if d.pubstatus == "usable" else "partial",
+        version=d.article_version,
+        first_created=d.firstcreated,
+        version_created=d.versioncreated,
+        pub_status=d.pubstatus,
+        ed_note=d.ednote,
+        language=d.language,
+        title=d.title,
+        headlines=[n.Headline3(role="main", value=d.title)] if d.title else None,
+        by=d.by,
+        bodies=[
+            n.Body3(
+                role="main",
+                content_type=d.content_type,
+                char_count=len(d.body),
+                word_count=len(d.body.split()),
+                value=d.body,
+            )
+        ]
+        if d.body
+        else None,
+        descriptions=_or_none(descriptions),
+        people=_or_none([n.Person3(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal) for c in d.people]),
+        organisations=_or_none(
+            [n.Organisation3(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal) for c in d.organisations]
+        ),
+        places=_or_none(
+            [
+                n.Place3(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal, geo_json=c.geojson)
+                for c in d.places
+            ]
+        ),
+        subjects=_or_none([n.Subject3(name=c.name) for c in d.subjects]),
+        associations=_or_none(
+            [
+                n.Association3(
+                    name=a.name,
+                    rel=a.rel,
+                    uri=a.uri,
+                    type="text",
+                    representation_type="partial",
+                    title=a.title,
+                )
+                for a in d.associations
+            ]
+        ),
+        alt_ids=_or_none([n.AltId3(role=role, value=value) for role, value in d.altids]),
+        info_sources=[n.InfoSource3(name=d.infosource)] if d.infosource else None,
+    )

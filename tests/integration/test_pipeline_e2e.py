@@ -1,0 +1,62 @@
+"""The seed article through the three real services over a real redis-server."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+import redis.asyncio as aioredis
+
+from newsflow.pipeline import push_file, run_pipeline, wait_settled
+from shared import streams
+from shared.events import EventType, RelatedKind
+from shared.wire import text_fields
+from tests.utils.paths import SEED
+
+pytestmark = pytest.mark.integration
+
+
+async def test_seed_article_is_published_with_people_places_and_read_links(
+    redis_client: aioredis.Redis, redis_url: str
+) -> None:
+    async with run_pipeline(redis_url):
+        (pushed,) = await push_file(redis_client, SEED, source="e2e")
+        settled = await wait_settled(redis_client, [pushed.correlation_id], timeout_s=60)
+
+    event = settled[pushed.correlation_id].published
+    assert event is not None, settled[pushed.correlation_id].dead_letter
+    assert event.event_type is EventType.PUBLISHED
+    assert event.correlation_id == pushed.correlation_id
+    article = event.data
+    assert article.title == "Russia-Iran cooperation 'advanced to new level' - Minister"
+    assert article.article_published_at == datetime(2023, 9, 20, 15, 17)
+    assert article.ninjs["headlines"][0]["value"] == article.title
+
+    related = article.enrichment.related
+    inline = [link.title for link in related if link.kind is RelatedKind.INLINE]
+    assert inline == [
+        "Iran, Russia collaborate on joint research spacecraft",
+        "Russia sends first commercial train to Saudi Arabia via Iran",
+    ]
+    body = article.ninjs["bodies"][0]["value"]
+    assert "READ:" not in body
+    assert "Sergey Shoygu" in body
+
+    people = {e.name for e in article.enrichment.entities.people}
+    places = {e.name for e in article.enrichment.entities.places}
+    assert {"Sergey Shoygu", "Mohammad Reza Ashtiani"} <= people
+    assert {"Tehran", "Moscow"} <= places
+
+    # Every entry on every stage was acknowledged once its output existed.
+    for stream, group in (
+        (streams.INBOUND, streams.INGEST_GROUP),
+        (streams.RAW, streams.ENRICH_GROUP),
+        (streams.TAGGED, streams.PUBLISH_GROUP),
+    ):
+        assert (await redis_client.xpending(stream, group))["pending"] == 0
+    # The published entry is plain fields any client can read.
+    (_, fields), = await redis_client.xrange(streams.PUBLISHED)
+    plain = text_fields(fields)
+    assert plain[streams.FIELD_EVENT_TYPE] == "article.published"
+    assert plain[streams.FIELD_ARTICLE_ID] == event.article_id
+    assert plain[streams.FIELD_CORRELATION_ID] == pushed.correlation_id
