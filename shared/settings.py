@@ -116,6 +116,13 @@ class EnrichSettings(ServiceSettings):
     related_half_life_days: float = Field(
         14.0, gt=0, description="Recency half-life of a related article's score, in days."
     )
+    poison_marker: str | None = Field(
+        None,
+        description=(
+            "Fault injection for chaos tests: tagging raises on an article whose body contains this "
+            "string. Never set in production."
+        ),
+    )
 
 
 class PublishSettings(ServiceSettings):

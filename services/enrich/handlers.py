@@ -33,6 +33,10 @@ from shared.tracing import NO_TRACING, Tracing
 log = get_logger(__name__)
 
 
+class PoisonArticleError(RuntimeError):
+    """Raised by fault injection (`poison_marker`), to prove retries and the DLQ work."""
+
+
 class EnrichStage:
     name = "enrich"
 
@@ -58,6 +62,9 @@ class EnrichStage:
             except wire.WireError as exc:
                 events.append(Reject(str(exc), "invalid_event"))
         usable = [e for e in events if not isinstance(e, Reject) and e.data.pubstatus is PubStatus.USABLE]
+        marker = self.settings.poison_marker
+        if marker and any(marker in e.data.body for e in usable):
+            raise PoisonArticleError(f"article body contains the poison marker {marker!r}")
         # spaCy is CPU-bound: a worker thread keeps the loop free for health checks and heartbeats.
         tagged = await asyncio.to_thread(
             self.tagger.tag, [e.data for e in usable], batch_size=self.settings.batch_size
