@@ -274,6 +274,14 @@ def evaluate(
         print(format_reports(reports))
 
 
+@app.command()
+def asyncapi() -> None:
+    """Print the AsyncAPI 3.0 document of every stream (kept in docs/asyncapi.yaml)."""
+    from newsflow.asyncapi import render  # noqa: PLC0415
+
+    sys.stdout.write(render())
+
+
 def main() -> None:
     app(prog_name="newsflow")
 
