@@ -84,8 +84,7 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def _hoist(schema: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:
     """Move pydantic's `$defs` into components/schemas so references resolve document-wide."""
-    for name, definition in schema.pop("$defs", {}).items():
-        into[name] = definition
+    into.update(schema.pop("$defs", {}))
     return schema
 
 
@@ -104,7 +103,7 @@ def build() -> dict[str, Any]:
             "contentType": "application/json",
             "headers": HEADER_FIELDS,
             "payload": {"$ref": f"#/components/schemas/{name}"},
-            "description": "The payload is the JSON in the entry's `event` field; headers are the other fields.",
+            "description": "The payload is the JSON in the entry's `event` field; headers are the others.",
         }
     schemas["InboundArticle"] = _hoist(_schema(InboundArticle), schemas)
     messages["InboundEntry"] = {

@@ -139,9 +139,8 @@ def parse(
     Each line has the `path` and either `article` (the raw article ingest would emit, text in
     `body`) or `rejected` with `code` and `reason`.
     """
-    from services.ingest.logic import Draft, parse_payload, split_file
-
     from newsflow.pipeline import expand_paths
+    from services.ingest.logic import Draft, parse_payload, split_file
 
     configure_logging("WARNING")
     rejected = 0
@@ -254,9 +253,8 @@ def evaluate(
     ] = False,
 ) -> None:
     """Precision, recall and F1 of entity tagging (PER, ORG, LOC) at mention and document level."""
-    from services.enrich.evaluation import format_reports, run_eval
-
     from services.enrich.app import load_tagger
+    from services.enrich.evaluation import format_reports, run_eval
     from services.enrich.settings import Settings
 
     configure_logging("WARNING")
@@ -277,7 +275,7 @@ def evaluate(
 @app.command()
 def asyncapi() -> None:
     """Print the AsyncAPI 3.0 document of every stream (kept in docs/asyncapi.yaml)."""
-    from newsflow.asyncapi import render  # noqa: PLC0415
+    from newsflow.asyncapi import render
 
     sys.stdout.write(render())
 

@@ -17,10 +17,7 @@ def env_names(settings_cls: type[BaseSettings]) -> list[tuple[str, str, str, str
     rows = []
     for name, field in settings_cls.model_fields.items():
         alias = field.validation_alias
-        if isinstance(alias, AliasChoices):
-            var = str(alias.choices[0])
-        else:
-            var = f"{prefix}{name}".upper()
+        var = str(alias.choices[0]) if isinstance(alias, AliasChoices) else f"{prefix}{name}".upper()
         annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
         annotation = annotation.replace("typing.", "").replace("pydantic.types.", "")
         default = "" if field.is_required() else repr(field.default)

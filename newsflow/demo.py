@@ -10,13 +10,13 @@ from typing import TextIO
 
 import orjson
 import redis.asyncio as aioredis
-from services.ingest.logic import split_file
 
 from newsflow.pipeline import expand_paths, push_file, run_pipeline, wait_group_idle, wait_settled
 from newsflow.redis_server import RedisServer
 from newsflow.samples import sample_paths
 from newsflow.summary import render
 from services.ingest.handlers import Submission, decide
+from services.ingest.logic import split_file
 from shared import streams
 from shared.consumer import Skip
 from shared.events import PublishedEvent

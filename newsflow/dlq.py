@@ -37,6 +37,7 @@ from services.publish.webhooks import (
     read_secrets,
 )
 from shared import streams
+from shared.logging import configure_logging
 from shared.redis_client import connection_kwargs
 from shared.settings import CliSettings, PublishSettings
 from shared.wire import text_fields
@@ -375,6 +376,7 @@ StreamOption = Annotated[
 
 
 def _run(work: Callable[[aioredis.Redis], Awaitable[_T]]) -> _T:
+    configure_logging("WARNING")  # to stderr: stdout is the command's own output
     settings = CliSettings()
     url = settings.redis_url or DEFAULT_REDIS_URL
 

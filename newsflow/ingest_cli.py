@@ -9,10 +9,10 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from rich.progress import Progress
-from services.ingest.logic import split_file
 
 from newsflow.pipeline import expand_paths, push_file
 from services.ingest.handlers import Submission, commit_direct, decide
+from services.ingest.logic import split_file
 from shared.consumer import Emit, Reject
 from shared.settings import IngestSettings
 

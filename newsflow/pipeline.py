@@ -7,15 +7,15 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
-from services.enrich.logic import Tagger
-from services.ingest.logic import split_file
 
 from services.enrich.app import create_service as create_enrich
+from services.enrich.logic import Tagger
 from services.ingest.app import create_service as create_ingest
+from services.ingest.logic import split_file
 from services.publish.app import create_service as create_publish
 from shared import streams, wire
 from shared.events import PublishedEvent, new_event_id

@@ -55,15 +55,11 @@ def candidate(
         title=title or f"Title of {article_id}",
         url=f"https://news.example.org/articles/{article_id}",
         published_at=NOW - timedelta(days=days_old),
-        shared=tuple(
-            SharedEntity(entity_id(name), salience, df) for name, (salience, df) in shared.items()
-        ),
+        shared=tuple(SharedEntity(entity_id(name), salience, df) for name, (salience, df) in shared.items()),
     )
 
 
-def indexed(
-    article_id: str, entities: dict[str, float], *, days_old: float = 1.0
-) -> IndexedArticle:
+def indexed(article_id: str, entities: dict[str, float], *, days_old: float = 1.0) -> IndexedArticle:
     """An index record; `entities` maps an entity name to its salience."""
     return IndexedArticle(
         article_id=article_id,
