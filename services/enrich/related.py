@@ -181,9 +181,7 @@ class RelatedIndex:
                     return
                 except WatchError:
                     continue
-        raise RuntimeError(
-            f"related index: article {article_id} changed under us {MAX_WATCH_RETRIES} times"
-        )
+        raise RuntimeError(f"related index: article {article_id} changed under us {MAX_WATCH_RETRIES} times")
 
     def _queue_write(
         self,
@@ -245,11 +243,7 @@ class RelatedIndex:
         per_article: list[set[str]] = []
         for (article_id, _), query in zip(batch, wanted, strict=True):
             per_article.append(
-                {
-                    m
-                    for e_id in query
-                    for m in [m for m in members[e_id] if m != article_id][:per_entity]
-                }
+                {m for e_id in query for m in [m for m in members[e_id] if m != article_id][:per_entity]}
             )
         candidate_ids = sorted({c_id for found in per_article for c_id in found})
         if not candidate_ids:
@@ -257,9 +251,7 @@ class RelatedIndex:
 
         async with self._redis.pipeline(transaction=False) as pipe:
             for candidate_id in candidate_ids:
-                pipe.hmget(
-                    self._article_key(candidate_id), ["title", "url", "published_at", "entities"]
-                )
+                pipe.hmget(self._article_key(candidate_id), ["title", "url", "published_at", "entities"])
             records = await pipe.execute()
         stored = {
             c_id: record
@@ -287,9 +279,7 @@ def _candidates_from(
         title, url, published_at, entities = record
         saliences = _best_salience((e_id, sal) for e_id, _, sal in _decode_entities(entities))
         shared = tuple(
-            SharedEntity(e_id, saliences[e_id], doc_freq[e_id])
-            for e_id in sorted(query)
-            if e_id in saliences
+            SharedEntity(e_id, saliences[e_id], doc_freq[e_id]) for e_id in sorted(query) if e_id in saliences
         )
         if not shared or published_at is None:
             continue
@@ -438,8 +428,6 @@ def inline_links(article: RawArticle) -> list[RelatedLink]:
             continue
         seen.add((title, url))
         links.append(
-            RelatedLink(
-                kind=RelatedKind.INLINE, title=title, url=url, score=1.0, reason=_INLINE_REASON
-            )
+            RelatedLink(kind=RelatedKind.INLINE, title=title, url=url, score=1.0, reason=_INLINE_REASON)
         )
     return links
