@@ -25,6 +25,8 @@ ENRICH_GROUP: Final = "enrich"
 PUBLISH_GROUP: Final = "publish"
 # enrich also reads what was published, to keep its related-articles index current.
 ENRICH_INDEX_GROUP: Final = "enrich-index"
+# publish also reads what it published, to keep the read API's listing index current.
+PUBLISH_INDEX_GROUP: Final = "publish-index"
 
 # --- keys ----------------------------------------------------------------------------------------
 # Hash article_id -> JSON {"version", "content_hash", "event_id"}: ingest's identity/version ledger.

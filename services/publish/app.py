@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.publish import api
 from services.publish.handlers import PublishStage
+from services.publish.listing import PublishIndexStage
 from services.publish.settings import Settings
 from shared import streams
 from shared.consumer import Retention
@@ -16,7 +18,8 @@ def create_service(settings: Settings | None = None) -> Service:
 
     async def make_consumers(rt: Runtime) -> Sequence[Consumer]:
         return [
-            Consumer(streams.TAGGED, streams.PUBLISH_GROUP, PublishStage(rt.client, settings, rt.tracing))
+            Consumer(streams.TAGGED, streams.PUBLISH_GROUP, PublishStage(rt.client, settings, rt.tracing)),
+            Consumer(streams.PUBLISHED, streams.PUBLISH_INDEX_GROUP, PublishIndexStage(rt.client)),
         ]
 
     retention_days = settings.retention_days
@@ -24,6 +27,7 @@ def create_service(settings: Settings | None = None) -> Service:
         name="publish",
         settings=settings,
         make_consumers=make_consumers,
+        make_routes=lambda ctx, _: api.make_routes(ctx, settings),
         retention={
             streams.PUBLISHED: Retention(
                 maxlen=settings.retention_maxlen,

@@ -1,0 +1,453 @@
+"""The subscribers' listing index: published articles newest first, by entity, entity name and type.
+
+`PublishIndexStage` reads `articles.published` (its own consumer group) and keeps plain Redis keys:
+one JSON record per article and one sorted set per filter the read API offers, each scored by the
+article's listing time, so that every listing query is a single `ZRANGE ... BYSCORE REV` on one
+sorted set. Deciding what to write (`plan_update`) is a pure function; `PublishIndex` does the I/O.
+
+Listing time: the article's own publication time when the source gave one with a zone, else when
+newsflow first published it (kept across updates, so a corrected article does not jump the queue).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import unicodedata
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+from redis.exceptions import WatchError
+
+from shared import wire
+from shared.consumer import Delivery, Outcome, Reject, Skip
+from shared.events import EntityType, EventType, PublishedArticle, PublishedEvent, PubStatus
+from shared.logging import get_logger
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import Pipeline
+
+log = get_logger(__name__)
+
+# --- keys (each under the index's prefix) ------------------------------------------------------
+# Root of every key below; a test or a second index passes its own.
+INDEX_PREFIX: Final = "newsflow:publish:index"
+# String per article: its JSON `IndexRecord` (what a listing item and a feed entry show, and the
+# exact sorted sets it is in, so a re-index or withdrawal removes exactly those). A withdrawn
+# article keeps its record as a tombstone, so a redelivered older version cannot list it again.
+RECORD_KEY: Final = "{prefix}:article:{article_id}"
+# Sorted set of every listed article id, score = listing time in epoch milliseconds (an integer,
+# exact in a double; equal scores are ordered by article id).
+ALL_KEY: Final = "{prefix}:all"
+# Sorted set per entity type: the articles with at least one entity of that type.
+TYPE_KEY: Final = "{prefix}:type:{type}"
+# Sorted set per entity id (`person:sergey-shoygu`), for `?entity=<id>`.
+ENTITY_KEY: Final = "{prefix}:entity:{entity_id}"
+# Sorted set per case-folded entity name or alias (`sergey shoygu`), for `?entity=Sergey Shoygu`.
+NAME_KEY: Final = "{prefix}:name:{name}"
+# The two above once more per entity type, so `?entity=Georgia&type=place` is one sorted set too.
+TYPED_ENTITY_KEY: Final = "{prefix}:type:{type}:entity:{entity_id}"
+TYPED_NAME_KEY: Final = "{prefix}:type:{type}:name:{name}"
+
+# Optimistic-lock attempts of one batch write: a failed attempt means another replica wrote one of
+# the batch's articles first (https://redis.io/docs/latest/develop/interactions/transactions/).
+MAX_WATCH_RETRIES: Final = 16
+# Sorted-set rows read per ZRANGE while paging: the page plus room for rows tied with the cursor.
+RANGE_SLACK: Final = 8
+# A feed summary longer than this (characters) is cut at a word boundary and ends with "…".
+SUMMARY_MAX_CHARS: Final = 600
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+def fold_name(name: str) -> str:
+    """The form names are matched in: NFKC, case-folded, runs of white space as one space."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def _ms(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def rfc3339(ms: int) -> str:
+    """UTC, written with `Z` as the published events write their dates."""
+    return ms_to_datetime(ms).isoformat().replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------------------------
+# What the index stores, and what one event changes (pure)
+# --------------------------------------------------------------------------------------------
+
+
+class IndexedEntity(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    name: str
+    type: EntityType
+
+
+class IndexRecord(BaseModel):
+    """One article as the listing and the Atom feed show it; stored as JSON under `RECORD_KEY`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    article_id: str
+    version: int
+    event_id: str
+    event_type: EventType
+    withdrawn: bool
+    listed_ms: int  # listing time (sorted-set score), epoch milliseconds
+    updated_ms: int  # when newsflow published this version, epoch milliseconds
+    title: str
+    url: str | None = None
+    uri: str | None = None  # the ninjs `uri`
+    summary: str | None = None
+    by: str | None = None
+    entities: tuple[IndexedEntity, ...] = ()
+    keys: tuple[str, ...] = ()  # the sorted sets the article is in (none once withdrawn)
+
+    def entity_names(self) -> list[str]:
+        return list(dict.fromkeys(e.name for e in self.entities))
+
+
+@dataclass(frozen=True, slots=True)
+class IndexUpdate:
+    record: IndexRecord
+    remove: tuple[str, ...]  # sorted sets to take the article out of
+    add: tuple[str, ...]  # sorted sets to put it in (or re-score it in), score `record.listed_ms`
+
+
+def memberships(prefix: str, entities: Iterable[tuple[IndexedEntity, Sequence[str]]]) -> tuple[str, ...]:
+    """Every sorted set an article with these (entity, names and aliases) belongs in, sorted."""
+    keys = {ALL_KEY.format(prefix=prefix)}
+    for entity, names in entities:
+        kind = entity.type.value
+        keys.add(TYPE_KEY.format(prefix=prefix, type=kind))
+        keys.add(ENTITY_KEY.format(prefix=prefix, entity_id=entity.id))
+        keys.add(TYPED_ENTITY_KEY.format(prefix=prefix, type=kind, entity_id=entity.id))
+        for name in {fold_name(n) for n in names} - {""}:
+            keys.add(NAME_KEY.format(prefix=prefix, name=name))
+            keys.add(TYPED_NAME_KEY.format(prefix=prefix, type=kind, name=name))
+    return tuple(sorted(keys))
+
+
+def plan_update(prefix: str, event: PublishedEvent, previous: IndexRecord | None) -> IndexUpdate | None:
+    """What indexing `event` changes, or None when the index already has this or a later version."""
+    if previous is not None and event.article_version <= previous.version:
+        return None
+    data = event.data
+    ninjs = data.ninjs
+    withdrawn = data.pubstatus is PubStatus.WITHDRAWN or event.event_type is EventType.WITHDRAWN
+    entities = data.enrichment.entities.all()
+    indexed = tuple(IndexedEntity(id=e.id, name=e.name, type=e.type) for e in entities)
+    named = ((i, [e.name, *e.aliases]) for i, e in zip(indexed, entities, strict=True))
+    keys = () if withdrawn else memberships(prefix, named)
+    record = IndexRecord(
+        article_id=event.article_id,
+        version=event.article_version,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        withdrawn=withdrawn,
+        listed_ms=listing_time(data, previous),
+        updated_ms=_ms(data.published_at),
+        title=data.title or _ninjs_title(ninjs),
+        url=data.url or _ninjs_url(ninjs),
+        uri=_str_or_none(ninjs.get("uri")),
+        summary=summary(ninjs),
+        by=_str_or_none(ninjs.get("by")),
+        entities=indexed,
+        keys=keys,
+    )
+    old = set(previous.keys) if previous is not None else set()
+    return IndexUpdate(record=record, remove=tuple(sorted(old - set(keys))), add=keys)
+
+
+def listing_time(data: PublishedArticle, previous: IndexRecord | None) -> int:
+    """Epoch ms: the source's zone-aware publication time, else when newsflow first published it."""
+    source = data.article_published_at
+    if source is None:
+        source = _ninjs_date(data.ninjs.get("firstcreated"))
+    elif data.article_published_at_has_timezone is False or source.utcoffset() is None:
+        source = None  # a zone-less date cannot be placed on the timeline; it is not guessed
+    if source is not None:
+        return _ms(source)
+    if previous is not None:
+        return previous.listed_ms
+    return _ms(data.published_at)
+
+
+def summary(ninjs: dict[str, Any]) -> str | None:
+    """The first paragraph of the main body (ninjs 2.x `bodies`, 1.x `body_text`), else a
+    description (a summary-like role first, never the credit line), cut to `SUMMARY_MAX_CHARS`."""
+    texts: list[str] = []
+    bodies = ninjs.get("bodies")
+    if isinstance(bodies, list):
+        mains = [b for b in bodies if isinstance(b, dict) and b.get("role") in (None, "main")]
+        texts += [
+            b["value"] for b in mains or bodies if isinstance(b, dict) and isinstance(b.get("value"), str)
+        ]
+    if isinstance(ninjs.get("body_text"), str):
+        texts.append(ninjs["body_text"])
+    descriptions = ninjs.get("descriptions")
+    if isinstance(descriptions, list):
+        usable = [d for d in descriptions if isinstance(d, dict) and isinstance(d.get("value"), str)]
+        usable.sort(key=lambda d: d.get("role") not in ("summary", "abstract", "description"))
+        texts += [d["value"] for d in usable if d.get("role") != "creditline"]
+    if isinstance(ninjs.get("description_text"), str):
+        texts.append(ninjs["description_text"])
+    for text in texts:
+        paragraph = next((p.strip() for p in _PARAGRAPH_BREAK.split(text) if p.strip()), "")
+        if paragraph:
+            return _shorten(" ".join(paragraph.split()))
+    return None
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= SUMMARY_MAX_CHARS:
+        return text
+    cut = text[: SUMMARY_MAX_CHARS - 1]
+    head, space, _ = cut.rpartition(" ")
+    return (head if space and head else cut).rstrip() + "…"
+
+
+def _str_or_none(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _ninjs_title(ninjs: dict[str, Any]) -> str:
+    title = _str_or_none(ninjs.get("title"))
+    if title is None and isinstance(ninjs.get("headlines"), list):
+        title = next((_str_or_none(h.get("value")) for h in ninjs["headlines"] if isinstance(h, dict)), None)
+    return title or ""
+
+
+def _ninjs_url(ninjs: dict[str, Any]) -> str | None:
+    altids = ninjs.get("altids")
+    if isinstance(altids, list):
+        for altid in altids:
+            if isinstance(altid, dict) and altid.get("role") == "url":
+                return _str_or_none(altid.get("value"))
+    return None
+
+
+def _ninjs_date(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.utcoffset() is not None else None
+
+
+# --------------------------------------------------------------------------------------------
+# Paging
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """The last row of a page: the next page starts strictly after it in (score, id) order."""
+
+    listed_ms: int
+    article_id: str
+
+    def encode(self) -> str:
+        raw = orjson.dumps([self.listed_ms, self.article_id])
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Raises ValueError for anything `encode` did not make."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            value = orjson.loads(raw)
+        except (binascii.Error, orjson.JSONDecodeError, ValueError) as exc:
+            raise ValueError("not a listing cursor") from exc
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or type(value[0]) is not int
+            or not isinstance(value[1], str)
+        ):
+            raise ValueError("not a listing cursor")
+        return cls(value[0], value[1])
+
+
+@dataclass(frozen=True, slots=True)
+class ListingQuery:
+    entity: str | None = None  # an entity id, else a name or alias (case-insensitive)
+    entity_type: EntityType | None = None
+    since_ms: int | None = None  # inclusive, epoch milliseconds
+    limit: int = 20
+    after: Cursor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListingPage:
+    records: list[IndexRecord]
+    next_cursor: Cursor | None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class PublishIndex:
+    """Reads and writes the listing index (see the key constants above)."""
+
+    def __init__(self, client: Redis, *, prefix: str = INDEX_PREFIX) -> None:
+        self._redis = client
+        self.prefix = prefix
+
+    def record_key(self, article_id: str) -> str:
+        return RECORD_KEY.format(prefix=self.prefix, article_id=article_id)
+
+    async def apply(self, events: Sequence[PublishedEvent]) -> int:
+        """Index the events (at most one per article); returns how many changed the index.
+
+        WATCH on the batch's records, read them, then one MULTI/EXEC of every change, so a replica
+        indexing one of the same articles concurrently makes us re-read instead of leaving stale
+        memberships; an event at or below the indexed version changes nothing (redelivery).
+        """
+        if not events:
+            return 0
+        ids = [e.article_id for e in events]
+        if len(set(ids)) != len(ids):
+            raise ValueError("apply takes at most one event per article")
+        keys = [self.record_key(i) for i in ids]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for _ in range(MAX_WATCH_RETRIES):
+                try:
+                    await pipe.watch(*keys)
+                    # On a watching pipeline the command runs at once (typed "awaitable or value").
+                    stored = await cast("Awaitable[list[bytes | str | None]]", pipe.mget(keys))
+                    pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py
+                    changed = 0
+                    for event, raw in zip(events, stored, strict=True):
+                        previous = IndexRecord.model_validate_json(raw) if raw is not None else None
+                        update = plan_update(self.prefix, event, previous)
+                        if update is not None:
+                            self._queue(pipe, update)
+                            changed += 1
+                    await pipe.execute()
+                    return changed
+                except WatchError:
+                    continue
+        raise RuntimeError(f"listing index: batch changed under us {MAX_WATCH_RETRIES} times")
+
+    def _queue(self, pipe: Pipeline, update: IndexUpdate) -> None:
+        record = update.record
+        pipe.set(self.record_key(record.article_id), record.model_dump_json())
+        for key in update.remove:
+            pipe.zrem(key, record.article_id)
+        for key in update.add:
+            pipe.zadd(key, {record.article_id: record.listed_ms})
+
+    async def listing_key(self, entity: str | None, entity_type: EntityType | None) -> str:
+        """The one sorted set answering the filter: an exact entity id wins, else a name."""
+        p = self.prefix
+        if entity is None:
+            if entity_type is None:
+                return ALL_KEY.format(prefix=p)
+            return TYPE_KEY.format(prefix=p, type=entity_type.value)
+        if await self._redis.exists(ENTITY_KEY.format(prefix=p, entity_id=entity)):
+            if entity_type is None:
+                return ENTITY_KEY.format(prefix=p, entity_id=entity)
+            return TYPED_ENTITY_KEY.format(prefix=p, type=entity_type.value, entity_id=entity)
+        name = fold_name(entity)
+        if entity_type is None:
+            return NAME_KEY.format(prefix=p, name=name)
+        return TYPED_NAME_KEY.format(prefix=p, type=entity_type.value, name=name)
+
+    async def page(self, query: ListingQuery) -> ListingPage:
+        """Newest first; `next_cursor` is set when more rows follow this page."""
+        key = await self.listing_key(query.entity, query.entity_type)
+        rows = await self._rows(key, query)
+        page_rows = rows[: query.limit]
+        next_cursor = None
+        if len(rows) > query.limit:
+            last_id, last_ms = page_rows[-1]
+            next_cursor = Cursor(last_ms, last_id)
+        records: list[IndexRecord] = []
+        if page_rows:
+            stored = await self._redis.mget([self.record_key(i) for i, _ in page_rows])
+            for raw in stored:
+                if raw is None:
+                    continue  # withdrawn or re-indexed between the two reads
+                record = IndexRecord.model_validate_json(raw)
+                if not record.withdrawn:
+                    records.append(record)
+        return ListingPage(records, next_cursor)
+
+    async def _rows(self, key: str, query: ListingQuery) -> list[tuple[str, int]]:
+        """Up to limit + 1 (article id, score) rows after the cursor, newest first.
+
+        Rows with the cursor's score are in descending id order (Redis orders ties by member,
+        bytewise), so "after the cursor" is a lower score, or the same score and a lower id.
+        """
+        after = query.after
+        high: int | str = after.listed_ms if after is not None else "+inf"
+        low: int | str = query.since_ms if query.since_ms is not None else "-inf"
+        after_id = after.article_id.encode() if after is not None else b""
+        want = query.limit + 1
+        chunk = want + RANGE_SLACK
+        rows: list[tuple[str, int]] = []
+        offset = 0
+        while len(rows) < want:
+            batch = await self._redis.zrange(
+                key, high, low, desc=True, byscore=True, withscores=True, offset=offset, num=chunk
+            )
+            for member, score in batch:
+                member_bytes = member if isinstance(member, bytes) else str(member).encode()
+                if after is not None and int(score) == after.listed_ms and member_bytes >= after_id:
+                    continue
+                rows.append((_text(member), int(score)))
+            if len(batch) < chunk:
+                break
+            offset += chunk
+        return rows[:want]
+
+
+# --------------------------------------------------------------------------------------------
+# The stage
+# --------------------------------------------------------------------------------------------
+
+
+class PublishIndexStage:
+    """Keeps the listing index in step with what was published, updated or withdrawn."""
+
+    name = "publish-index"
+
+    def __init__(self, client: Redis, *, prefix: str = INDEX_PREFIX) -> None:
+        self.index = PublishIndex(client, prefix=prefix)
+
+    async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
+        outcomes: list[Outcome] = []
+        newest: dict[str, PublishedEvent] = {}
+        for delivery in batch:
+            try:
+                event = wire.decode(delivery.fields, PublishedEvent)
+            except wire.WireError as exc:
+                outcomes.append(Reject(str(exc), "invalid_event"))
+                continue
+            held = newest.get(event.article_id)
+            if held is None or event.article_version >= held.article_version:
+                newest[event.article_id] = event
+            outcomes.append(Skip("indexed", article_id=event.article_id))
+        changed = await self.index.apply(list(newest.values()))
+        log.debug("listing index updated", events=len(newest), changed=changed)
+        return outcomes
