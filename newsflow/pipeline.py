@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from services.enrich.app import create_service as create_enrich
 from services.enrich.logic import Tagger
@@ -36,13 +37,18 @@ async def run_pipeline(
     redis_url: str,
     *,
     tagger: Tagger | None = None,
-    http: bool = False,
+    http_ports: Mapping[str, int] | None = None,
     reclaim_idle_ms: int = 30_000,
+    span_exporter: SpanExporter | None = None,
 ) -> AsyncIterator[Pipeline]:
-    """Start ingest, enrich and publish as tasks of this process; stop them gracefully on exit."""
+    """Start ingest, enrich and publish as tasks of this process; stop them gracefully on exit.
+
+    HTTP (health, metrics, APIs) is off unless `http_ports` names a port per service.
+    """
 
     def port(cls: type[ServiceSettings]) -> int:
-        return int(cls.model_fields["http_port"].default) if http else 0
+        name = {IngestSettings: "ingest", EnrichSettings: "enrich", PublishSettings: "publish"}[cls]
+        return (http_ports or {}).get(name, 0)
 
     services = [
         create_ingest(
@@ -71,6 +77,8 @@ async def run_pipeline(
             )
         ),
     ]
+    for service in services:
+        service.span_exporter = span_exporter
     stop = asyncio.Event()
     running: dict[str, RunningService] = {}
     tasks = [

@@ -79,7 +79,9 @@ def guarded(ctx: HttpContext, handler: Handler) -> Handler:
             response.headers["WWW-Authenticate"] = 'Bearer realm="newsflow"'
             return response
         if not ctx.allow(request):
-            return problem(429, "Too Many Requests", "rate limit exceeded; retry shortly")
+            limited = problem(429, "Too Many Requests", "rate limit exceeded; retry shortly")
+            limited.headers["Retry-After"] = "1"
+            return limited
         return await handler(request)
 
     return wrapper

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.ingest import api
 from services.ingest.handlers import IngestStage
 from services.ingest.settings import Settings
 from shared import streams
@@ -21,5 +22,6 @@ def create_service(settings: Settings | None = None) -> Service:
         name="ingest",
         settings=settings,
         make_consumers=make_consumers,
+        make_routes=lambda ctx, _consumers: api.make_routes(ctx, settings),
         retention={streams.RAW: Retention(), streams.DLQ: Retention()},
     )
