@@ -280,6 +280,15 @@ def asyncapi() -> None:
     sys.stdout.write(render())
 
 
+def _mount_subcommands() -> None:
+    from newsflow.dlq import dlq_app
+
+    app.add_typer(dlq_app, name="dlq", help="Inspect, replay and purge dead-letter streams.")
+
+
+_mount_subcommands()
+
+
 def main() -> None:
     app(prog_name="newsflow")
 

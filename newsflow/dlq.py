@@ -36,7 +36,8 @@ from services.publish.webhooks import (
     new_http_client,
     read_secrets,
 )
-from shared import streams
+from shared import streams, wire
+from shared.events import PublishedEvent
 from shared.logging import configure_logging
 from shared.redis_client import connection_kwargs
 from shared.settings import CliSettings, PublishSettings
@@ -255,13 +256,13 @@ async def replay_entry(
 async def _redeliver(
     client: aioredis.Redis, entry: DeadLetterEntry, original: Mapping[str, bytes], deliverer: Deliverer
 ) -> ReplayResult:
-    body = original.get(streams.FIELD_EVENT)
-    if body is None:
-        raise DeadLetterError(f"the original entry has no '{streams.FIELD_EVENT}' field")
+    try:
+        # Only a well-formed published event goes out (a rejected one may be in articles.dlq).
+        event = wire.decode({k: v.decode("utf-8", "replace") for k, v in original.items()}, PublishedEvent)
+    except wire.WireError as exc:
+        raise DeadLetterError(f"not re-delivered: {exc}") from exc
     result = await deliverer.deliver(
-        body,
-        event_id=original.get(streams.FIELD_EVENT_ID, b"").decode("utf-8", "replace"),
-        event_type=original.get(streams.FIELD_EVENT_TYPE, b"").decode("utf-8", "replace"),
+        original[streams.FIELD_EVENT], event_id=event.event_id, event_type=event.event_type.value
     )
     if not result.delivered:
         detail = f"{deliverer.sub.name}: {result.describe()}"

@@ -38,6 +38,17 @@ PUBLISH_LATEST: Final = "newsflow:publish:latest"
 # Hash article_id -> the latest version as a ninjs 3.1 document, for subscribers that ask for 3.x.
 PUBLISH_NINJS3: Final = "newsflow:publish:ninjs3"
 
+# Prefix of enrich's related-articles index (hashes and sorted sets, see services/enrich/related.py).
+RELATED_PREFIX: Final = "newsflow:related"
+# Prefix of publish's listing index for the read API (see services/publish/listing.py).
+PUBLISH_INDEX_PREFIX: Final = "newsflow:publish:index"
+# Per-subscriber webhook dead-letter streams: articles.webhooks.dlq:<name>.
+WEBHOOK_DLQ_PREFIX: Final = "articles.webhooks.dlq:"
+# Hash per subscriber: articles it follows (id -> version), so updates and kills reach it.
+WEBHOOK_FOLLOWED_PREFIX: Final = "newsflow:webhooks:followed:"
+# Consumer group per subscriber on articles.published: webhook-<name>.
+WEBHOOK_GROUP_PREFIX: Final = "webhook-"
+
 # --- wire fields of every entry we write (plain strings, readable by any Redis client) ----------
 FIELD_EVENT: Final = "event"  # the whole envelope as one JSON document
 FIELD_EVENT_TYPE: Final = "event_type"

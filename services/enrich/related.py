@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import orjson
 from redis.exceptions import WatchError
 
+from shared import streams
 from shared.events import (
     Entity,
     PublishedArticle,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 # --- keys (each under the index's prefix) ------------------------------------------------------
 # Root of every key below; a test or a second index passes its own.
-DEFAULT_PREFIX: Final = "newsflow:related"
+DEFAULT_PREFIX: Final = streams.RELATED_PREFIX
 # Hash per indexed article (title, url, published_at, entities JSON): what a candidate shows, and
 # the entity memberships to undo when the article is re-indexed or withdrawn.
 ARTICLE_KEY: Final = "{prefix}:article:{article_id}"

@@ -8,6 +8,7 @@ from services.publish import api
 from services.publish.handlers import PublishStage
 from services.publish.listing import PublishIndexStage
 from services.publish.settings import Settings
+from services.publish.webhooks import webhook_consumers
 from shared import streams
 from shared.consumer import Retention
 from shared.service import Consumer, Runtime, Service
@@ -20,6 +21,10 @@ def create_service(settings: Settings | None = None) -> Service:
         return [
             Consumer(streams.TAGGED, streams.PUBLISH_GROUP, PublishStage(rt.client, settings, rt.tracing)),
             Consumer(streams.PUBLISHED, streams.PUBLISH_INDEX_GROUP, PublishIndexStage(rt.client)),
+            *(
+                Consumer(stream, group, stage)
+                for stream, group, stage in webhook_consumers(rt.client, settings)
+            ),
         ]
 
     retention_days = settings.retention_days

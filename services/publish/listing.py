@@ -24,7 +24,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 from redis.exceptions import WatchError
 
-from shared import wire
+from shared import streams, wire
 from shared.consumer import Delivery, Outcome, Reject, Skip
 from shared.events import EntityType, EventType, PublishedArticle, PublishedEvent, PubStatus
 from shared.logging import get_logger
@@ -37,7 +37,7 @@ log = get_logger(__name__)
 
 # --- keys (each under the index's prefix) ------------------------------------------------------
 # Root of every key below; a test or a second index passes its own.
-INDEX_PREFIX: Final = "newsflow:publish:index"
+INDEX_PREFIX: Final = streams.PUBLISH_INDEX_PREFIX
 # String per article: its JSON `IndexRecord` (what a listing item and a feed entry show, and the
 # exact sorted sets it is in, so a re-index or withdrawal removes exactly those). A withdrawn
 # article keeps its record as a tombstone, so a redelivered older version cannot list it again.

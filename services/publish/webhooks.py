@@ -1,0 +1,642 @@
+"""Webhook delivery: each configured subscriber gets the published events it asked for, signed.
+
+Design:
+- One `WebhookStage` per subscriber, read through its own consumer group `webhook-<name>` on
+  `articles.published`, so a slow or failing subscriber never holds up another.
+- A delivery is a POST of the event JSON exactly as it is on the stream, signed with
+  HMAC-SHA256 (`X-Newsflow-Signature: t=<unix seconds>,v1=<hex>` over `f"{t}.{body}"`). It is
+  retried with exponential backoff and jitter on 5xx, 429, timeouts and connection errors; any
+  other answer (other 4xx, and 3xx: redirects are never followed, so the configured URL is the
+  only one ever fetched) is final at once.
+- A delivery that cannot succeed is parked in the subscriber's own dead-letter stream
+  `articles.webhooks.dlq:<name>`, written by the runner atomically with the XACK.
+- A batch never runs longer than `batch_budget_s` (half of `reclaim_idle_ms`), or the reclaimer
+  would take its entries over and deliver them twice. What the budget cuts short is left pending
+  (`Retry`) and picked up again by the reclaimer; on an entry's last delivery it is parked instead.
+- Delivery is at least once: receivers de-duplicate on `X-Newsflow-Event-Id`.
+- Events of one article are delivered in stream order; different articles concurrently, at most
+  `max_in_flight` requests at a time per subscriber.
+- An entity filter cannot see a withdrawal (a kill notice carries no entities), so every article
+  that matched a subscriber's entity filter is remembered (`newsflow:webhooks:followed:<name>`,
+  written with the XACK) and its later events (updates, withdrawals) are delivered too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import hmac
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import redis.asyncio as aioredis
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared import streams, wire
+from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Retry, Skip, Stage, dead_letter_fields
+from shared.events import EventType, PublishedEvent
+from shared.logging import get_logger
+from shared.settings import PublishSettings
+
+log = get_logger(__name__)
+
+WEBHOOK_DLQ_PREFIX: Final = streams.WEBHOOK_DLQ_PREFIX
+WEBHOOK_FOLLOWED_PREFIX: Final = streams.WEBHOOK_FOLLOWED_PREFIX
+WEBHOOK_GROUP_PREFIX: Final = streams.WEBHOOK_GROUP_PREFIX
+
+SIGNATURE_HEADER: Final = "X-Newsflow-Signature"
+EVENT_ID_HEADER: Final = "X-Newsflow-Event-Id"
+EVENT_TYPE_HEADER: Final = "X-Newsflow-Event-Type"
+USER_AGENT: Final = "newsflow-webhooks/1"
+
+# Receivers reject a signature whose timestamp is further than this from their clock, in seconds.
+DEFAULT_TOLERANCE_S: Final = 300
+# An HMAC-SHA256 key shorter than this (characters) is too easy to guess.
+MIN_SECRET_LENGTH: Final = 16
+# Bytes of a failed response's body kept in the dead letter and the log.
+RESPONSE_EXCERPT_BYTES: Final = 256
+# Event types that travel on articles.published, the only ones a filter can name.
+PUBLISHED_EVENT_TYPES: Final = frozenset({EventType.PUBLISHED, EventType.UPDATED, EventType.WITHDRAWN})
+
+
+class WebhookConfigError(ValueError):
+    """The webhook configuration file, or a secret it names, is missing or invalid."""
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryPolicy(_Config):
+    attempts: int = Field(4, ge=1, le=20, description="HTTP attempts per delivery, the first included.")
+    base_s: float = Field(
+        0.5, gt=0, description="Seconds before the second attempt; the delay doubles after each."
+    )
+    cap_s: float = Field(10.0, gt=0, description="Longest delay between two attempts, in seconds.")
+    jitter: float = Field(
+        0.2, ge=0, le=1, description="Each delay is shortened at random by up to this fraction."
+    )
+
+
+class WebhookFilter(_Config):
+    """Both lists empty: everything. Given lists must each match (entities: any one of them)."""
+
+    entities: list[str] = Field(
+        default_factory=list, description="Entity ids or names, case-insensitive, e.g. 'place:zürich'."
+    )
+    event_types: list[EventType] = Field(
+        default_factory=list, description="article.published, article.updated, article.withdrawn."
+    )
+
+    @field_validator("entities")
+    @classmethod
+    def _normalise_entities(cls, value: list[str]) -> list[str]:
+        out = [v.strip().casefold() for v in value]
+        if any(not v for v in out):
+            raise ValueError("an entity must not be empty")
+        return out
+
+    @field_validator("event_types")
+    @classmethod
+    def _published_types_only(cls, value: list[EventType]) -> list[EventType]:
+        for event_type in value:
+            if event_type not in PUBLISHED_EVENT_TYPES:
+                allowed = ", ".join(sorted(t.value for t in PUBLISHED_EVENT_TYPES))
+                raise ValueError(f"{event_type.value} never reaches webhooks; use one of {allowed}")
+        return value
+
+
+class WebhookSubscriber(_Config):
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+        description="Lower-case letters, digits, '-' and '_'; names its group and dead-letter stream.",
+    )
+    url: str = Field(description="http(s) URL every delivery is POSTed to; redirects are not followed.")
+    secret_env: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Name of the environment variable holding the signing secret (never the secret).",
+    )
+    filter: WebhookFilter = Field(default_factory=WebhookFilter)
+    timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one HTTP attempt, in seconds.")
+    max_in_flight: int = Field(8, ge=1, le=256, description="Concurrent requests to this subscriber.")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+            raise ValueError(f"must be an absolute http(s) URL, got {redact_url(value)!r}")
+        return value
+
+    @property
+    def stage_name(self) -> str:
+        return f"{WEBHOOK_GROUP_PREFIX}{self.name}"
+
+    @property
+    def group(self) -> str:
+        return f"{WEBHOOK_GROUP_PREFIX}{self.name}"
+
+    @property
+    def dlq_stream(self) -> str:
+        return webhook_dlq_stream(self.name)
+
+    @property
+    def followed_key(self) -> str:
+        return f"{WEBHOOK_FOLLOWED_PREFIX}{self.name}"
+
+
+class WebhookConfig(_Config):
+    subscribers: list[WebhookSubscriber] = Field(default_factory=list)
+
+
+def webhook_dlq_stream(name: str) -> str:
+    return f"{WEBHOOK_DLQ_PREFIX}{name}"
+
+
+def load_subscribers(path: Path | str) -> list[WebhookSubscriber]:
+    """Subscribers from a YAML or JSON file: a list of subscribers, or `{subscribers: [...]}`."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise WebhookConfigError(f"cannot read webhook config {path}: {exc}") from exc
+    try:
+        data: Any = yaml.safe_load(text)  # JSON is YAML too
+    except yaml.YAMLError as exc:
+        raise WebhookConfigError(f"webhook config {path} is not valid YAML/JSON: {exc}") from exc
+    if data is None:
+        data = {}
+    if isinstance(data, list):
+        data = {"subscribers": data}
+    try:
+        config = WebhookConfig.model_validate(data)
+    except ValidationError as exc:
+        raise WebhookConfigError(f"webhook config {path} is invalid: {exc}") from exc
+    names = [s.name for s in config.subscribers]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise WebhookConfigError(f"webhook config {path}: duplicate subscriber names {duplicates}")
+    return config.subscribers
+
+
+class _SecretsFromEnv(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+
+
+def _secrets_from_environment(names: Sequence[str]) -> dict[str, str]:
+    # The variable names come from the config file, so the settings class is built for them.
+    fields: dict[str, Any] = {
+        f"secret_{i}": (SecretStr | None, Field(None, validation_alias=name)) for i, name in enumerate(names)
+    }
+    model = create_model("WebhookSecrets", __base__=_SecretsFromEnv, **fields)
+    loaded = model()
+    out: dict[str, str] = {}
+    for i, name in enumerate(names):
+        value = getattr(loaded, f"secret_{i}")
+        if value is not None:
+            out[name] = value.get_secret_value()
+    return out
+
+
+def read_secrets(
+    subscribers: Iterable[WebhookSubscriber], env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Subscriber name -> signing secret, from `env` or else the environment; fails fast on a gap."""
+    subs = list(subscribers)
+    names = sorted({s.secret_env for s in subs})
+    values = {n: env[n] for n in names if n in env} if env is not None else _secrets_from_environment(names)
+    secrets: dict[str, str] = {}
+    for sub in subs:
+        secret = values.get(sub.secret_env)
+        if not secret:
+            raise WebhookConfigError(
+                f"webhook subscriber {sub.name!r}: environment variable {sub.secret_env} is not set"
+            )
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise WebhookConfigError(
+                f"webhook subscriber {sub.name!r}: the secret in {sub.secret_env} is shorter than "
+                f"{MIN_SECRET_LENGTH} characters"
+            )
+        secrets[sub.name] = secret
+    return secrets
+
+
+# --- pure functions ----------------------------------------------------------------------------
+
+
+def _key(secret: str | bytes) -> bytes:
+    return secret.encode("utf-8") if isinstance(secret, str) else secret
+
+
+def _digest(secret: str | bytes, body: bytes, timestamp: int) -> str:
+    return hmac.new(_key(secret), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str | bytes, body: bytes, timestamp: int) -> str:
+    """The `X-Newsflow-Signature` value: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`."""
+    return f"t={timestamp},v1={_digest(secret, body, timestamp)}"
+
+
+def verify(
+    secret: str | bytes,
+    body: bytes,
+    header: str,
+    *,
+    tolerance_s: int = DEFAULT_TOLERANCE_S,
+    now: float | None = None,
+) -> bool:
+    """For receivers: the header signs `body` with `secret`, within `tolerance_s` seconds of now.
+
+    Any of several `v1=` values may match (a sender rotating secrets signs with both).
+    """
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            try:
+                timestamp = int(value)
+            except ValueError:
+                return False
+        elif key == "v1" and value:
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance_s:
+        return False
+    expected = _digest(secret, body, timestamp).encode()
+    # Every candidate is compared (no early exit), each in constant time; as bytes, because
+    # compare_digest refuses non-ASCII text and a header is whatever the sender put there.
+    matched = [hmac.compare_digest(expected, c.encode("utf-8")) for c in candidates]
+    return any(matched)
+
+
+def backoff_delay(policy: RetryPolicy, retry: int, rand: float) -> float:
+    """Seconds to wait before retry `retry` (0 = the second attempt); `rand` is uniform in [0, 1)."""
+    delay = min(policy.cap_s, policy.base_s * 2.0**retry)
+    return delay * (1.0 - policy.jitter * rand)
+
+
+def backoff_schedule(policy: RetryPolicy, rand: Callable[[], float] = random.random) -> list[float]:
+    """The delays between all attempts of one delivery: `attempts - 1` of them."""
+    return [backoff_delay(policy, n, rand()) for n in range(policy.attempts - 1)]
+
+
+def is_retryable_status(status: int) -> bool:
+    return status >= 500 or status == 429
+
+
+def matches(flt: WebhookFilter, event: PublishedEvent, *, followed: bool = False) -> bool:
+    """Whether the subscriber wants `event`; `followed`: an earlier version of it matched."""
+    if flt.event_types and event.event_type not in flt.event_types:
+        return False
+    if not flt.entities or followed:
+        return True
+    wanted = set(flt.entities)
+    return any(
+        e.id.casefold() in wanted or e.name.casefold() in wanted for e in event.data.enrichment.entities.all()
+    )
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials, query or fragment (where tokens usually sit), for logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else None
+
+
+# --- delivery -----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    delivered: bool
+    attempts: int
+    status: int | None = None  # of the last response, when there was one
+    error: str | None = None  # of the last attempt, when it got no response
+    response_excerpt: str | None = None  # start of the last failed response's body
+    retry_after_s: float | None = None  # the last response's Retry-After, in seconds
+    permanent: bool = False  # an answer retrying cannot change (4xx other than 429, 3xx)
+    out_of_time: bool = False  # stopped before the last attempt: the deadline was near
+
+    def describe(self) -> str:
+        what = f"HTTP {self.status}" if self.status is not None else (self.error or "no attempt")
+        if self.delivered:
+            return f"delivered ({what}) after {self.attempts} attempt(s)"
+        if self.permanent:
+            return f"refused with {what} after {self.attempts} attempt(s); not retried"
+        if self.out_of_time:
+            return f"stopped after {self.attempts} attempt(s), out of time; last: {what}"
+        return f"failed {self.attempts} attempt(s); last: {what}"
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Deliverer:
+    """Signs and POSTs events to one subscriber, with the retry policy; no Redis involved."""
+
+    def __init__(
+        self,
+        sub: WebhookSubscriber,
+        *,
+        secret: str,
+        http: httpx.AsyncClient,
+        sleep: Sleep = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sub = sub
+        self._secret = secret
+        self._http = http
+        self._sleep = sleep
+        self._rand = rand
+        self._clock = clock
+        self._slots = asyncio.Semaphore(sub.max_in_flight)
+        self._log = log.bind(subscriber=sub.name, url=redact_url(sub.url))
+
+    async def deliver(
+        self, body: bytes, *, event_id: str, event_type: str, deadline: float | None = None
+    ) -> DeliveryResult:
+        """One attempt series. `deadline` (event-loop time): start no attempt that could end later."""
+        loop = asyncio.get_running_loop()
+        policy = self.sub.retry
+        result = DeliveryResult(delivered=False, attempts=0)
+        for n in range(policy.attempts):
+            if n > 0:
+                delay = backoff_delay(policy, n - 1, self._rand())
+                if result.retry_after_s is not None:
+                    # Honour the receiver's Retry-After, within our own cap.
+                    delay = max(delay, min(policy.cap_s, result.retry_after_s))
+                if deadline is not None and loop.time() + delay + self.sub.timeout_s > deadline:
+                    return dataclasses.replace(result, out_of_time=True)
+                await self._sleep(delay)
+            async with self._slots:
+                if deadline is not None and loop.time() + self.sub.timeout_s > deadline:
+                    return dataclasses.replace(result, out_of_time=True)
+                result = await self._attempt(body, event_id, event_type, attempt=n + 1)
+            if result.delivered or result.permanent:
+                return result
+        return result
+
+    async def _attempt(self, body: bytes, event_id: str, event_type: str, *, attempt: int) -> DeliveryResult:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            SIGNATURE_HEADER: sign(self._secret, body, int(self._clock())),
+            EVENT_ID_HEADER: event_id,
+            EVENT_TYPE_HEADER: event_type,
+        }
+        try:
+            async with self._http.stream(
+                "POST",
+                self.sub.url,
+                content=body,
+                headers=headers,
+                timeout=self.sub.timeout_s,
+                follow_redirects=False,
+            ) as response:
+                status = response.status_code
+                if 200 <= status < 300:
+                    return DeliveryResult(delivered=True, attempts=attempt, status=status)
+                excerpt = await _read_excerpt(response)
+                retry_after = _retry_after_s(response)
+        except httpx.TimeoutException as exc:
+            error = f"timeout ({type(exc).__name__})"
+            self._log.warning("webhook attempt failed", event_id=event_id, attempt=attempt, error=error)
+            return DeliveryResult(delivered=False, attempts=attempt, error=error)
+        except httpx.TransportError as exc:
+            error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            self._log.warning("webhook attempt failed", event_id=event_id, attempt=attempt, error=error)
+            return DeliveryResult(delivered=False, attempts=attempt, error=error)
+        self._log.warning(
+            "webhook attempt refused", event_id=event_id, attempt=attempt, status=status, response=excerpt
+        )
+        return DeliveryResult(
+            delivered=False,
+            attempts=attempt,
+            status=status,
+            response_excerpt=excerpt or None,
+            retry_after_s=retry_after,
+            permanent=not is_retryable_status(status),
+        )
+
+
+async def _read_excerpt(response: httpx.Response) -> str:
+    # Never read a whole failed response: only its first bytes are useful, and it may be huge.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= RESPONSE_EXCERPT_BYTES:
+            break
+    return b"".join(chunks)[:RESPONSE_EXCERPT_BYTES].decode("utf-8", "replace").strip()
+
+
+def webhook_dead_letter(
+    sub: WebhookSubscriber, delivery: Delivery, result: DeliveryResult, *, code: str, reason: str
+) -> dict[str, str]:
+    """The main dead-letter layout plus subscriber, url (redacted), status or error, attempts."""
+    fields = dead_letter_fields(stage=sub.stage_name, delivery=delivery, reason=reason, code=code)
+    fields["subscriber"] = sub.name
+    fields["url"] = redact_url(sub.url)
+    fields["attempts"] = str(result.attempts)
+    if result.status is not None:
+        fields["status"] = str(result.status)
+    if result.error is not None:
+        fields["error"] = result.error
+    if result.response_excerpt:
+        fields["response"] = result.response_excerpt
+    return fields
+
+
+# --- the stage ----------------------------------------------------------------------------------
+
+
+class WebhookStage:
+    """Delivers the events one subscriber wants from `articles.published` (a `shared.consumer.Stage`)."""
+
+    def __init__(
+        self,
+        sub: WebhookSubscriber,
+        *,
+        secret: str,
+        http: httpx.AsyncClient,
+        redis: aioredis.Redis,
+        max_deliveries: int,
+        batch_budget_s: float,
+        sleep: Sleep = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        if sub.timeout_s >= batch_budget_s:
+            raise WebhookConfigError(
+                f"webhook subscriber {sub.name!r}: timeout_s ({sub.timeout_s:g}) must be below the batch "
+                f"budget ({batch_budget_s:g} s, half of reclaim_idle_ms)"
+            )
+        self.name = sub.stage_name
+        self.sub = sub
+        self.deliverer = Deliverer(sub, secret=secret, http=http, sleep=sleep, rand=rand)
+        self.redis = redis
+        self.max_deliveries = max_deliveries
+        self.batch_budget_s = batch_budget_s
+        self._log = log.bind(stage=self.name, subscriber=sub.name)
+
+    async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
+        deadline = asyncio.get_running_loop().time() + self.batch_budget_s
+        outcomes: list[Outcome | None] = [None] * len(batch)
+        events: dict[int, PublishedEvent] = {}
+        for i, delivery in enumerate(batch):
+            try:
+                events[i] = wire.decode(delivery.fields, PublishedEvent)
+            except wire.WireError as exc:
+                outcomes[i] = Reject(str(exc), code="invalid_event")
+        followed = await self._followed({e.article_id for e in events.values()})
+        chains: dict[str, list[int]] = {}
+        for i, event in events.items():
+            if not matches(self.sub.filter, event, followed=event.article_id in followed):
+                outcomes[i] = Skip(f"not for {self.sub.name} ({event.event_type.value})", event.article_id)
+                continue
+            if self.sub.filter.entities:
+                followed.add(event.article_id)  # its later events in this batch follow it too
+            chains.setdefault(event.article_id, []).append(i)
+        done = await asyncio.gather(
+            *(self._deliver_chain(batch, events, indexes, deadline) for indexes in chains.values())
+        )
+        for indexes, chain_outcomes in zip(chains.values(), done, strict=True):
+            for i, outcome in zip(indexes, chain_outcomes, strict=True):
+                outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
+
+    async def _followed(self, article_ids: set[str]) -> set[str]:
+        if not self.sub.filter.entities or not article_ids:
+            return set()
+        ordered = sorted(article_ids)
+        values = await self.redis.hmget(self.sub.followed_key, ordered)  # type: ignore[misc]
+        return {aid for aid, value in zip(ordered, values, strict=True) if value is not None}
+
+    async def _deliver_chain(
+        self,
+        batch: Sequence[Delivery],
+        events: Mapping[int, PublishedEvent],
+        indexes: Sequence[int],
+        deadline: float,
+    ) -> list[Outcome]:
+        """One article's events, in order: a later one waits for the earlier to be settled."""
+        outcomes: list[Outcome] = []
+        held_back: str | None = None
+        for i in indexes:
+            delivery, event = batch[i], events[i]
+            if held_back is not None:
+                result = DeliveryResult(delivered=False, attempts=0, error=held_back, out_of_time=True)
+            else:
+                result = await self.deliverer.deliver(
+                    delivery.fields[streams.FIELD_EVENT].encode("utf-8"),
+                    event_id=event.event_id,
+                    event_type=event.event_type.value,
+                    deadline=deadline,
+                )
+            outcome = self._settle(delivery, event, result)
+            if isinstance(outcome, Retry):
+                held_back = f"not attempted: an earlier event of article {event.article_id} is pending"
+            outcomes.append(outcome)
+        return outcomes
+
+    def _settle(self, delivery: Delivery, event: PublishedEvent, result: DeliveryResult) -> Outcome:
+        hset = (
+            ((self.sub.followed_key, event.article_id, str(event.article_version)),)
+            if self.sub.filter.entities
+            else ()
+        )
+        bound = self._log.bind(
+            article_id=event.article_id,
+            article_version=event.article_version,
+            event_id=event.event_id,
+            correlation_id=event.correlation_id,
+            attempts=result.attempts,
+        )
+        if result.delivered:
+            bound.info("webhook delivered", status=result.status)
+            return Emit((), hset=hset, article_id=event.article_id)
+        if result.out_of_time and delivery.delivery_count < self.max_deliveries:
+            bound.warning("webhook delivery postponed", reason=result.describe())
+            return Retry(result.describe(), article_id=event.article_id)
+        if result.permanent:
+            code = "refused"
+        elif result.out_of_time:
+            code = "out_of_time"
+        else:
+            code = "retries_exhausted"
+        fields = webhook_dead_letter(self.sub, delivery, result, code=code, reason=result.describe())
+        bound.error(
+            "webhook delivery parked", stream=self.sub.dlq_stream, code=code, reason=result.describe()
+        )
+        return Emit((Output(self.sub.dlq_stream, fields),), hset=hset, article_id=event.article_id)
+
+
+def new_http_client() -> httpx.AsyncClient:
+    """The client deliveries share: no redirects, no proxy or .netrc taken from the environment."""
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        trust_env=False,
+        timeout=httpx.Timeout(10.0),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+    )
+
+
+WebhookConsumer = tuple[str, str, Stage]
+
+
+def webhook_consumers(
+    client: aioredis.Redis,
+    settings: PublishSettings,
+    *,
+    http: httpx.AsyncClient | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[WebhookConsumer]:
+    """(input stream, group, stage) for every configured subscriber; none without `webhooks_path`.
+
+    Fails fast (`WebhookConfigError`) on a bad file or a missing secret. `http` defaults to one
+    shared `new_http_client()` that lives as long as the process; pass your own to close it.
+    """
+    if settings.webhooks_path is None:
+        return []
+    subscribers = load_subscribers(settings.webhooks_path)
+    if not subscribers:
+        return []
+    secrets = read_secrets(subscribers, env)
+    http = http or new_http_client()
+    budget_s = settings.reclaim_idle_ms / 1000 / 2
+    return [
+        (
+            streams.PUBLISHED,
+            sub.group,
+            WebhookStage(
+                sub,
+                secret=secrets[sub.name],
+                http=http,
+                redis=client,
+                max_deliveries=settings.max_deliveries,
+                batch_budget_s=budget_s,
+            ),
+        )
+        for sub in subscribers
+    ]

@@ -1,0 +1,168 @@
+"""Builders for webhook tests: published events, subscribers, and a real HTTP receiver.
+
+Plain functions and classes; import them, never from a conftest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from services.publish.webhooks import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    WebhookSubscriber,
+    verify,
+)
+from shared.events import (
+    Enrichment,
+    Entities,
+    Entity,
+    EntityType,
+    EventType,
+    PublishedArticle,
+    PublishedEvent,
+    PubStatus,
+)
+
+SECRET = "s3cret-for-tests-0123456789"
+PUBLISHED_AT = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
+
+
+def entity(name: str, entity_type: EntityType = EntityType.PLACE) -> Entity:
+    return Entity(
+        id=f"{entity_type.value}:{name.lower().replace(' ', '-')}",
+        name=name,
+        type=entity_type,
+        count=1,
+        salience=0.5,
+    )
+
+
+def published_event(
+    article_id: str = "cms-1",
+    *,
+    version: int = 1,
+    event_type: EventType = EventType.PUBLISHED,
+    places: tuple[str, ...] = (),
+    people: tuple[str, ...] = (),
+) -> PublishedEvent:
+    withdrawn = event_type is EventType.WITHDRAWN
+    entities = Entities(
+        places=[entity(p) for p in places],
+        people=[entity(p, EntityType.PERSON) for p in people],
+    )
+    return PublishedEvent(
+        event_type=event_type,
+        article_id=article_id,
+        article_version=version,
+        correlation_id=f"corr-{article_id}",
+        data=PublishedArticle(
+            article_id=article_id,
+            version=version,
+            pubstatus=PubStatus.WITHDRAWN if withdrawn else PubStatus.USABLE,
+            title=f"Headline of {article_id} ünïcode",
+            ninjs={"uri": f"https://news.example.org/articles/{article_id}", "version": str(version)},
+            enrichment=Enrichment(entities=entities, related=[], tagger="test"),
+            published_at=PUBLISHED_AT,
+        ),
+    )
+
+
+def subscriber(
+    name: str = "partner", url: str = "http://127.0.0.1:9/hook", **overrides: Any
+) -> WebhookSubscriber:
+    fields: dict[str, Any] = {
+        "name": name,
+        "url": url,
+        "secret_env": "PARTNER_SECRET",
+        "retry": {"attempts": 3, "base_s": 0.01, "cap_s": 0.02, "jitter": 0.0},
+        "timeout_s": 2.0,
+    }
+    fields.update(overrides)
+    return WebhookSubscriber.model_validate(fields)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    signature_valid: bool
+
+
+# (attempt number for this event id, starting at 1) -> (status, seconds to wait before answering)
+Plan = Callable[[int], tuple[int, float]]
+
+
+def always(status: int) -> Plan:
+    return lambda _attempt: (status, 0.0)
+
+
+def fail_first(times: int, status: int = 503) -> Plan:
+    return lambda attempt: (status if attempt <= times else 200, 0.0)
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that verifies signatures and answers as `plan` says."""
+
+    plan: Plan = field(default_factory=lambda: always(200))
+    secret: str = SECRET
+    received: list[Received] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)
+    port: int = 0
+    _server: uvicorn.Server | None = None
+    _task: asyncio.Task[None] | None = None
+    _sock: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def for_event(self, event_id: str) -> list[Received]:
+        return [r for r in self.received if r.headers.get(EVENT_ID_HEADER.lower()) == event_id]
+
+    async def _hook(self, request: Request) -> PlainTextResponse:
+        body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        valid = verify(self.secret, body, headers.get(SIGNATURE_HEADER.lower(), ""))
+        self.received.append(Received(request.url.path, headers, body, valid))
+        event_id = headers.get(EVENT_ID_HEADER.lower(), "")
+        self.attempts[event_id] = self.attempts.get(event_id, 0) + 1
+        status, wait_s = self.plan(self.attempts[event_id])
+        if wait_s:
+            await asyncio.sleep(wait_s)
+        return PlainTextResponse(f"answer {status}", status_code=status)
+
+    async def __aenter__(self) -> Receiver:
+        self._sock = sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        app = Starlette(routes=[Route("/{path:path}", self._hook, methods=["POST"])])
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", ws="none", timeout_graceful_shutdown=1
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:  # noqa: ASYNC110 (uvicorn has no start event to wait on)
+            await asyncio.sleep(0.005)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._server is not None
+        assert self._task is not None
+        self._server.should_exit = True
+        await self._task
+        if self._sock is not None:
+            self._sock.close()
