@@ -1,0 +1,35 @@
+"""Builders for enrich tests: the seed article and the dev set, read from ../shared."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared.events import RawArticle
+
+REPO = Path(__file__).resolve().parents[3]
+SHARED = REPO.parent / "shared"
+SEED = SHARED / "seed" / "000_dc2421d5b62a3952.txt"
+DEV_SET = SHARED / "eval" / "conll2003_validation_docs.jsonl"
+
+
+def seed_article() -> RawArticle:
+    """The seed page as ingest would emit it: title, then the caption and body paragraphs.
+
+    The dump is: site line, title, date line, image caption with its [credit], body. `READ:`
+    lines are related-article links, not body. The caption stays in the body here because it
+    is the only place the article names Vladimir Putin.
+    """
+    paragraphs = [p.strip() for p in SEED.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+    title = paragraphs[1]
+    body = "\n\n".join(p for p in paragraphs[3:] if not p.startswith("READ:"))
+    return RawArticle(
+        article_id="seed-000",
+        version=1,
+        content_hash=hashlib.sha256(body.encode()).hexdigest(),
+        source="seed",
+        title=title,
+        body=body,
+        received_at=datetime(2023, 9, 20, 15, 17, tzinfo=UTC),
+    )
