@@ -241,7 +241,7 @@ async def replay_entry(
                 "skipped",
                 f"not replayed onto {streams.PUBLISHED}: every subscriber would get it again",
             )
-        if target not in REPLAYABLE_STREAMS:
+        if streams.base_of(target) not in REPLAYABLE_STREAMS:
             return ReplayResult(entry.entry_id, "skipped", f"unknown source stream {target!r}")
     except (DeadLetterError, WebhookConfigError) as exc:
         return ReplayResult(entry.entry_id, "skipped", str(exc))

@@ -33,6 +33,8 @@ from typing import Any, Protocol
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 from shared import streams
@@ -238,6 +240,43 @@ def _original_payload(delivery: Delivery) -> Fields:
     return {"payload": orjson.dumps(delivery.fields).decode()}
 
 
+@dataclass
+class Writes:
+    """Redis commands to run as one transaction, each with the key that routes it.
+
+    On one Redis they run as one MULTI/EXEC. On a Redis Cluster a transaction cannot span hash
+    slots, so they run as one MULTI/EXEC per slot, the slot of `last_key` (the input stream,
+    whose XACK ends the commit) last: a crash in between leaves the input unacknowledged, and
+    the redelivery is caught by ingest's ledger and publish's version guard.
+    """
+
+    ops: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, key: str, method: str, *args: Any, **kwargs: Any) -> None:
+        self.ops.append((key, method, args, kwargs))
+
+    async def commit(self, client: aioredis.Redis, *, last_key: str | None = None) -> list[Any]:
+        if not self.ops:
+            return []
+        if not isinstance(client, RedisCluster):
+            return await self._run(client, self.ops)
+        groups: dict[int, list[tuple[str, str, tuple[Any, ...], dict[str, Any]]]] = {}
+        for op in self.ops:
+            groups.setdefault(key_slot(op[0].encode()), []).append(op)
+        last_slot = key_slot(last_key.encode()) if last_key else None
+        results: list[Any] = []
+        for slot in sorted(groups, key=lambda s: s == last_slot):
+            results += await self._run(client, groups[slot])
+        return results
+
+    @staticmethod
+    async def _run(client: Any, ops: Sequence[tuple[str, str, tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
+        pipe = client.pipeline(transaction=True)
+        for _, method, args, kwargs in ops:
+            getattr(pipe, method)(*args, **kwargs)
+        return list(await pipe.execute())
+
+
 BatchObserver = Callable[[str, BatchReport], Awaitable[None] | None]
 
 
@@ -264,7 +303,6 @@ class StageRunner:
         self.max_deliveries = max_deliveries
         self.retention = dict(retention or {})
         self.observer = observer
-        self._guarded_xadd = client.register_script(_GUARDED_XADD)
         self._log = log.bind(stage=stage.name, stream=input_stream, group=group, consumer=consumer)
 
     async def _process(self, batch: Sequence[Delivery]) -> list[Outcome]:
@@ -287,30 +325,30 @@ class StageRunner:
         outcomes = await self._process(batch)
         report = BatchReport(outcomes=list(zip(batch, outcomes, strict=True)))
         now_ms = int(time.time() * 1000)
-        pipe = self.client.pipeline(transaction=True)
+        writes = Writes()
         acks: list[str] = []
         for delivery, outcome in report.outcomes:
             if isinstance(outcome, Emit):
-                await self._queue_emit(pipe, outcome, now_ms)
+                self._queue_emit(writes, outcome, now_ms)
                 acks.append(delivery.entry_id)
                 report.emitted += 1
             elif isinstance(outcome, Skip):
                 acks.append(delivery.entry_id)
                 report.skipped += 1
             elif isinstance(outcome, Reject):
-                self._queue_dead_letter(pipe, delivery, outcome.reason, outcome.code, outcome, now_ms)
+                self._queue_dead_letter(writes, delivery, outcome.reason, outcome.code, outcome, now_ms)
                 acks.append(delivery.entry_id)
                 report.rejected += 1
             elif delivery.delivery_count >= self.max_deliveries:
                 reason = f"failed {delivery.delivery_count} deliveries: {outcome.error}"
-                self._queue_dead_letter(pipe, delivery, reason, "max_deliveries", None, now_ms)
+                self._queue_dead_letter(writes, delivery, reason, "max_deliveries", None, now_ms)
                 acks.append(delivery.entry_id)
                 report.dead_lettered += 1
             else:
                 report.retried += 1
         if acks:
-            pipe.xack(self.input_stream, self.group, *acks)
-            await pipe.execute()
+            writes.add(self.input_stream, "xack", self.input_stream, self.group, *acks)
+            await writes.commit(self.client, last_key=self.input_stream)
         report.duration_s = time.perf_counter() - started
         self._log_report(report)
         if self.observer is not None:
@@ -319,41 +357,34 @@ class StageRunner:
                 await result
         return report
 
-    async def _queue_emit(self, pipe: Any, outcome: Emit, now_ms: int) -> None:
-        if outcome.guard is not None:
-            guard = outcome.guard
-            for output in outcome.outputs:
-                trim = self.retention.get(output.stream, Retention()).lua_args(now_ms)
-                flat = [item for pair in output.fields.items() for item in pair]
-                await self._guarded_xadd(
-                    keys=[
-                        guard.versions_key,
-                        guard.latest_key,
-                        output.stream,
-                        *(k for k, _ in guard.also_set),
-                    ],
-                    args=[
-                        guard.article_id,
-                        guard.version,
-                        guard.latest_value,
-                        len(guard.also_set),
-                        *(v for _, v in guard.also_set),
-                        len(trim),
-                        *trim,
-                        *flat,
-                    ],
-                    client=pipe,
+    def _queue_emit(self, writes: Writes, outcome: Emit, now_ms: int) -> None:
+        guard = outcome.guard
+        for output in outcome.outputs:
+            retention = self.retention.get(output.stream, Retention())
+            if guard is None:
+                writes.add(
+                    output.stream, "xadd", output.stream, output.fields, **retention.xadd_kwargs(now_ms)
                 )
-        else:
-            for output in outcome.outputs:
-                trim_kwargs = self.retention.get(output.stream, Retention()).xadd_kwargs(now_ms)
-                pipe.xadd(output.stream, output.fields, **trim_kwargs)
+                continue
+            trim = retention.lua_args(now_ms)
+            keys = [guard.versions_key, guard.latest_key, output.stream, *(k for k, _ in guard.also_set)]
+            args = [
+                guard.article_id,
+                guard.version,
+                guard.latest_value,
+                len(guard.also_set),
+                *(v for _, v in guard.also_set),
+                len(trim),
+                *trim,
+                *(item for pair in output.fields.items() for item in pair),
+            ]
+            writes.add(output.stream, "eval", _GUARDED_XADD, len(keys), *keys, *args)
         for key, hash_field, value in outcome.hset:
-            pipe.hset(key, hash_field, value)
+            writes.add(key, "hset", key, hash_field, value)
 
     def _queue_dead_letter(
         self,
-        pipe: Any,
+        writes: Writes,
         delivery: Delivery,
         reason: str,
         code: str,
@@ -370,7 +401,7 @@ class StageRunner:
             correlation_id=reject.correlation_id if reject else None,
         )
         trim_kwargs = self.retention.get(streams.DLQ, Retention()).xadd_kwargs(now_ms)
-        pipe.xadd(streams.DLQ, fields, **trim_kwargs)
+        writes.add(streams.DLQ, "xadd", streams.DLQ, fields, **trim_kwargs)
 
     def _log_report(self, report: BatchReport) -> None:
         for delivery, outcome in report.outcomes:

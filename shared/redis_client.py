@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -34,9 +35,14 @@ def connection_kwargs(settings: ServiceSettings) -> dict[str, Any]:
 
 
 def make_client(settings: ServiceSettings, **overrides: Any) -> aioredis.Redis:
-    """A client with bytes responses; the URL may be redis:// or rediss:// (TLS)."""
+    """A client with bytes responses: redis:// or rediss:// (TLS), or a cluster with `+cluster`."""
     kwargs = connection_kwargs(settings) | overrides
-    return aioredis.Redis.from_url(settings.redis_url, decode_responses=False, **kwargs)
+    if settings.cluster:
+        kwargs.pop("health_check_interval", None)
+        # The cluster client follows MOVED/ASK and rediscovers the masters after a failover.
+        cluster = RedisCluster.from_url(settings.node_url, decode_responses=False, **kwargs)
+        return cast(aioredis.Redis, cluster)
+    return aioredis.Redis.from_url(settings.node_url, decode_responses=False, **kwargs)
 
 
 def redacted_url(url: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 import uvicorn
 from faststream import AckPolicy
-from faststream.redis import RedisBroker, StreamSub
+from faststream.redis import RedisBroker, RedisClusterBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.routing import BaseRoute
@@ -111,7 +111,9 @@ def build_broker(settings: ServiceSettings) -> RedisBroker:
         kwargs["username"] = settings.redis_username
     if settings.redis_password is not None:
         kwargs["password"] = settings.redis_password.get_secret_value()
-    return RedisBroker(settings.redis_url, **kwargs)
+    if settings.cluster:
+        return RedisClusterBroker(settings.node_url, **kwargs)
+    return RedisBroker(settings.node_url, **kwargs)
 
 
 @dataclass

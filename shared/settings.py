@@ -23,7 +23,20 @@ class ServiceSettings(BaseSettings):
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
         validation_alias=AliasChoices("REDIS_URL"),
-        description="redis:// or rediss:// (TLS) URL of the Redis server.",
+        description=(
+            "redis:// or rediss:// (TLS) URL of the Redis server; redis+cluster:// (or "
+            "rediss+cluster://) with any node of a Redis Cluster."
+        ),
+    )
+    partitions: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        validation_alias=AliasChoices("NEWSFLOW_PARTITIONS"),
+        description=(
+            "Partitions of articles.raw and articles.tagged (keys `articles.raw:{p}`); more than 1 "
+            "spreads them over a Redis Cluster's masters. Every service must use the same number."
+        ),
     )
     redis_username: str | None = Field(
         None,
@@ -74,6 +87,16 @@ class ServiceSettings(BaseSettings):
     otel_exporter: Literal["none", "console", "otlp"] = Field(
         "none", description="Where OpenTelemetry spans go."
     )
+
+    @property
+    def cluster(self) -> bool:
+        return self.redis_url.split("://", 1)[0].endswith("+cluster")
+
+    @property
+    def node_url(self) -> str:
+        """The URL without `+cluster`: what redis-py and FastStream take."""
+        scheme, sep, rest = self.redis_url.partition("://")
+        return f"{scheme.removesuffix('+cluster')}{sep}{rest}"
 
     def token_set(self) -> frozenset[str]:
         if self.api_tokens is None:

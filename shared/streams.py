@@ -5,6 +5,7 @@ Nothing outside this module spells a stream name, so a rename is one edit.
 
 from __future__ import annotations
 
+import zlib
 from typing import Final
 
 # --- streams -----------------------------------------------------------------------------------
@@ -31,17 +32,20 @@ PUBLISH_INDEX_GROUP: Final = "publish-index"
 # --- keys ----------------------------------------------------------------------------------------
 # Hash article_id -> JSON {"version", "content_hash", "event_id"}: ingest's identity/version ledger.
 INGEST_LEDGER: Final = "newsflow:ingest:ledger"
+# The publish guard writes these hashes and articles.published in one Lua call, so on a Redis
+# Cluster they must share its slot: the hash tag {articles.published} hashes like the stream name.
 # Hash article_id -> latest published version number: publish's exactly-once-per-version guard.
-PUBLISH_VERSIONS: Final = "newsflow:publish:versions"
+PUBLISH_VERSIONS: Final = "newsflow:publish:versions:{articles.published}"
 # Hash article_id -> latest published event JSON (the envelope), served by the read API.
-PUBLISH_LATEST: Final = "newsflow:publish:latest"
+PUBLISH_LATEST: Final = "newsflow:publish:latest:{articles.published}"
 # Hash article_id -> the latest version as a ninjs 3.1 document, for subscribers that ask for 3.x.
-PUBLISH_NINJS3: Final = "newsflow:publish:ninjs3"
+PUBLISH_NINJS3: Final = "newsflow:publish:ninjs3:{articles.published}"
 
-# Prefix of enrich's related-articles index (hashes and sorted sets, see services/enrich/related.py).
-RELATED_PREFIX: Final = "newsflow:related"
-# Prefix of publish's listing index for the read API (see services/publish/listing.py).
-PUBLISH_INDEX_PREFIX: Final = "newsflow:publish:index"
+# Prefix of enrich's related-articles index (hashes and sorted sets, see services/enrich/related.py);
+# one hash tag so its multi-key transactions stay on one slot of a Redis Cluster.
+RELATED_PREFIX: Final = "newsflow:related:{related}"
+# Prefix of publish's listing index for the read API (see services/publish/listing.py); one slot too.
+PUBLISH_INDEX_PREFIX: Final = "newsflow:publish:index:{listing}"
 # Per-subscriber webhook dead-letter streams: articles.webhooks.dlq:<name>.
 WEBHOOK_DLQ_PREFIX: Final = "articles.webhooks.dlq:"
 # Hash per subscriber: articles it follows (id -> version), so updates and kills reach it.
@@ -64,3 +68,34 @@ FIELD_CONTENT_TYPE: Final = "content_type"
 INBOUND_PAYLOAD: Final = "payload"
 INBOUND_CONTENT_TYPE: Final = "content_type"
 INBOUND_SOURCE: Final = "source"
+
+
+# --- partitions (Redis Cluster) ---------------------------------------------------------------
+# On one Redis every stream is one key. On a Redis Cluster, articles.raw and articles.tagged (and
+# ingest's ledger) are split into P partitions whose keys carry the partition as a hash tag
+# (`articles.raw:{3}`), so they spread over the masters while an enrich transaction (read raw:{3},
+# write tagged:{3}) stays on one slot. An article's partition comes from its id, so all its
+# versions stay in order on one partition.
+
+
+def partition_of(article_id: str, partitions: int) -> int:
+    return zlib.crc32(article_id.encode()) % partitions if partitions > 1 else 0
+
+
+def partitioned(base: str, partition: int, partitions: int) -> str:
+    """`base` itself with one partition; `base:{partition}` with several."""
+    return base if partitions <= 1 else f"{base}:{{{partition}}}"
+
+
+def all_partitions(base: str, partitions: int) -> list[str]:
+    return [partitioned(base, p, partitions) for p in range(max(partitions, 1))]
+
+
+def for_article(base: str, article_id: str, partitions: int) -> str:
+    return partitioned(base, partition_of(article_id, partitions), partitions)
+
+
+def base_of(name: str) -> str:
+    """The logical stream of a partition key: `articles.raw:{3}` -> `articles.raw`."""
+    head, sep, tail = name.rpartition(":{")
+    return head if sep and tail.endswith("}") else name

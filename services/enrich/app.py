@@ -44,5 +44,5 @@ def create_service(settings: Settings | None = None, *, tagger: Tagger | None = 
         name="enrich",
         settings=settings,
         make_consumers=make_consumers,
-        retention={streams.TAGGED: Retention(), streams.DLQ: Retention()},
+        retention={streams.DLQ: Retention()},
     )

@@ -43,8 +43,9 @@ class EvalReport(BaseModel):
     tagger: str
     raw: bool
     docs: int
-    seconds: float
-    docs_per_s: float
+    seconds: float  # wall-clock time of tagging alone (loading and scoring excluded)
+    cpu_seconds: float  # this process's CPU time for the same: steadier on a shared machine
+    docs_per_s: float  # from `seconds`
     mention: Scores
     document: Scores
     per_label: dict[str, LabelScores]
@@ -63,6 +64,7 @@ class EvalReport(BaseModel):
             "raw": self.raw,
             "docs": self.docs,
             "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
             "docs_per_s": self.docs_per_s,
             "mention_f1": self.mention.f1,
             "document_f1": self.document.f1,
@@ -132,13 +134,16 @@ def score(
 
 
 def run_eval(dataset: Path, tagger: Tagger, *, raw: bool, predictions: Path | None = None) -> EvalReport:
-    """Tag every document of `dataset` and score it; `predictions` gets the spans as JSON lines."""
+    """Tag every document of `dataset` and score it; `predictions` gets the spans as JSON lines.
+
+    raw=True scores the plain model, raw=False the resolved entities (see `Tagger.tag_texts`).
+    """
     docs = load_dataset(dataset)
     texts = [doc["text"] for doc in docs]
     tagger.tag_texts(texts[:1], raw=raw)  # warm-up: first-call allocations are not throughput
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     predicted = tagger.tag_texts(texts, raw=raw)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     mention, document, per_label = score(docs, predicted)
     if predictions is not None:
         _write_predictions(predictions, docs, predicted)
@@ -147,6 +152,7 @@ def run_eval(dataset: Path, tagger: Tagger, *, raw: bool, predictions: Path | No
         raw=raw,
         docs=len(docs),
         seconds=round(seconds, 3),
+        cpu_seconds=round(cpu_seconds, 3),
         docs_per_s=round(len(docs) / seconds, 2) if seconds else 0.0,
         mention=mention,
         document=document,
@@ -166,7 +172,7 @@ def _write_predictions(
 
 
 def format_reports(reports: Mapping[str, EvalReport]) -> str:
-    """Reports side by side; the docs/s ratio is against the first report."""
+    """Reports side by side; differences and docs/s ratios are against the first report."""
     names = list(reports)
     if not names:
         return ""
@@ -177,26 +183,27 @@ def format_reports(reports: Mapping[str, EvalReport]) -> str:
         ("mention F1", [f"{r.mention.f1:.3f}" for r in reports.values()]),
         ("mention P / R", [f"{r.mention.p:.3f} / {r.mention.r:.3f}" for r in reports.values()]),
     ]
-    for label in SCORED_LABELS:
-        rows.append(
-            (
-                f"{label} doc / mention F1",
-                [
-                    f"{r.per_label[label].document.f1:.3f} / {r.per_label[label].mention.f1:.3f}"
-                    for r in reports.values()
-                ],
-            )
-        )
-    rows.append(("docs", [str(r.docs) for r in reports.values()]))
-    rows.append(("docs/s", [f"{r.docs_per_s:.1f}" for r in reports.values()]))
-    rows.append(
+    rows.extend(
         (
-            f"docs/s vs {names[0]}",
+            f"{label} doc / mention F1",
             [
-                f"{r.docs_per_s / first.docs_per_s:.2f}x" if first.docs_per_s else "-"
+                f"{r.per_label[label].document.f1:.3f} / {r.per_label[label].mention.f1:.3f}"
                 for r in reports.values()
             ],
         )
+        for label in SCORED_LABELS
+    )
+    rows.append(
+        (
+            f"document F1 vs {names[0]}",
+            [f"{r.document.f1 - first.document.f1:+.3f}" for r in reports.values()],
+        )
+    )
+    rows.append(("docs", [str(r.docs) for r in reports.values()]))
+    rows.append(("docs/s", [f"{r.docs_per_s:.1f}" for r in reports.values()]))
+    rows.append((f"docs/s vs {names[0]}", [_ratio(r.seconds, first.seconds) for r in reports.values()]))
+    rows.append(
+        (f"CPU docs/s vs {names[0]}", [_ratio(r.cpu_seconds, first.cpu_seconds) for r in reports.values()])
     )
     head_width = max(len(label) for label, _ in rows)
     widths = [max(len(name), *(len(cells[i]) for _, cells in rows)) for i, name in enumerate(names)]
@@ -206,3 +213,8 @@ def format_reports(reports: Mapping[str, EvalReport]) -> str:
         for label, cells in rows
     )
     return "\n".join(lines)
+
+
+def _ratio(seconds: float, first_seconds: float) -> str:
+    """Throughput relative to the first report, for the same documents."""
+    return f"{first_seconds / seconds:.2f}x" if seconds else "-"

@@ -121,7 +121,8 @@ class EnrichStage:
                 entities=len(entities.all()),
                 related=len(related),
             )
-            outcomes.append(Emit((Output(streams.TAGGED, wire.encode(out)),), article_id=out.article_id))
+            tagged_stream = streams.for_article(streams.TAGGED, out.article_id, self.settings.partitions)
+            outcomes.append(Emit((Output(tagged_stream, wire.encode(out)),), article_id=out.article_id))
         return outcomes
 
 

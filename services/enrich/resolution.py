@@ -1,11 +1,20 @@
-"""Entity resolution inside one article.
+"""Entity resolution inside one article: from the model's spans to the article's entities.
 
-The model gives spans with labels, one by one. Here they become entities: spans are repaired
-(leading "the", possessives, broken parentheses, numbers and separators inside), titles are
-moved aside, noise is dropped, and mentions are clustered (surname and full name, acronym and
-expansion, country aliases). Each cluster gets one type, voted by its mentions with priors from
-what the name is known to be, and one canonical name. Everything here is a pure function of the
-text and the model's spans.
+The model labels spans one at a time. `resolve` turns them into entities in five steps:
+
+1. structure: datelines ("MOSCOW (Reuters) -") and results listings ("Name ( Country )") say
+   what a name is whatever the model thought;
+2. repair: a leading "the", possessives, stray brackets, trailing punctuation and scores are
+   cut off; a span is split at separators, lines and words that cannot sit inside a name,
+   "X (ACR" becomes X and ACR; titles move to `titles`; noise is dropped;
+3. clustering: one surface is one entity, and so are a surname and the full name, an acronym
+   and its expansion, and a country's aliases;
+4. typing: one type per entity, voted by its mentions, with priors from what the name is known
+   to be (a country, a large city, an intergovernmental acronym, a team in a results line);
+5. naming: the longest proper full form (a country's short name) and the other forms as aliases.
+
+Then the names of each entity are searched for where the model missed them. Everything here
+is a pure function of the text, the model's spans and the place index.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from services.enrich.gazetteer import Gazetteer, GazetteerEntry, name_key
+from services.enrich.gazetteer import Gazetteer, GazetteerEntry, name_key, slug
 from services.enrich.identifiers import Place, PlaceIndex
 from shared.events import EntityType
 
@@ -24,14 +33,13 @@ VALUE_LABELS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDIN
 
 LABEL_TYPES: dict[str, EntityType] = {
     "PERSON": EntityType.PERSON,
-    "PER": EntityType.PERSON,
     "ORG": EntityType.ORGANISATION,
     "GPE": EntityType.PLACE,
     "LOC": EntityType.PLACE,
     "FAC": EntityType.PLACE,
 }
 
-# Intergovernmental bodies and blocs known by acronym; several collide with words or places.
+# Intergovernmental bodies and blocs known by acronym; several look like words or places.
 ORGANISATION_ACRONYMS = frozenset(
     {
         "apec", "asean", "au", "brics", "cis", "csto", "ecowas", "eu", "fao", "g7", "g8", "g20",
@@ -40,7 +48,7 @@ ORGANISATION_ACRONYMS = frozenset(
     }
 )  # fmt: skip
 
-# Titles and honorifics, moved from names into `titles`. Multi-word forms first when matching.
+# Titles and honorifics, moved from people's names into `titles`.
 TITLES = (
     "President", "Vice President", "Vice-President", "President-elect", "Prime Minister",
     "Deputy Prime Minister", "Minister", "Deputy Minister", "Defence Minister",
@@ -72,7 +80,7 @@ GENERIC_WORDS = frozenset(
     }
 )  # fmt: skip
 
-# Words that make a name an organisation's ("Kloof Gold Mining Co").
+# Words that make a name an organisation's ("Kloof Gold Mining Co ( South Africa )").
 ORGANISATION_WORDS = frozenset(
     {
         "co", "corp", "inc", "ltd", "plc", "llc", "ag", "sa", "nv", "spa", "group", "holdings",
@@ -91,38 +99,57 @@ NAME_CONNECTORS = frozenset(
     }
 )  # fmt: skip
 
-# Corporate and generational suffixes that follow a comma inside one name.
-_COMMA_SUFFIX = re.compile(r"^(?:Inc|Ltd|Co|Corp|LLC|LLP|plc|PLC|SA|AG|NV|Jr|Sr|DC|D\.C)\.?$")
-# Labels whose names do not contain a number (see _split_tokens for "Channel 4").
+# Labels whose names do not end in a number (an organisation may end in one digit: "Channel 4").
 NUMBERLESS_LABELS = frozenset({"PERSON", "GPE", "LOC", "FAC", "NORP", "ORG"})
-# A line with this many numbers is a results or table line, where numbers end names.
+# A line with this many numbers is a results or table line: numbers there are scores.
 RESULTS_LINE_NUMBERS = 2
-# A word that follows a place name in text and says it is a place ("the Caucasus region").
-_PLACE_NOUN = re.compile(
-    r"\s+(?:region|regions|mountains|valley|peninsula|desert|sea|coast|basin|province|highlands)\b"
-)
-# A score right after a name: "Somerset 83", "Surrey 429-7", not a date or a quantity.
-_SCORE = re.compile(
-    r"\s+(?!\d{4}-\d\d-\d\d)\d{1,3}(?:-\d{1,3})?(?=\s|$|[,.;)])(?!\s*(?:km|miles|kg|%|percent|per))"
-)
-_DIGITS = re.compile(r"\d+")
-_LOWER_WORD = re.compile(r"(?<![\w-])[a-z][\w'’]*(?![\w-])")
-_NUMBER = re.compile(r"[\d.,:+/%-]*\d[\d.,:+/%-]*(?:st|nd|rd|th|s)?")
-_ACRONYM = re.compile(r"(?:[A-Z]\.){2,}|[A-Z][A-Z&]{1,7}[0-9]?")
-_PAREN_ACRONYM = re.compile(r"\s*\(\s*((?:[A-Z]\.){2,}|[A-Z][A-Z&]{1,9})\s*\)")
-_WORD = re.compile(r"[^\W\d_][\w'’.&-]*")
+# A dateline is on one of the first lines of a story.
+DATELINE_LINES = 3
+# How far before a name a title may start ("Iran's Supreme Leader, Ayatollah ..."), in characters.
+TITLE_WINDOW = 60
+
+_TITLE_ALTERNATION = "|".join(re.escape(t) for t in sorted(TITLES, key=len, reverse=True))
+_LEADING_TITLE = re.compile(rf"(?:{_TITLE_ALTERNATION})\s+")
+_CONTEXT_TITLE = re.compile(rf"(?:^|(?<=[\s,(’'\"“]))({_TITLE_ALTERNATION})(?:\s*,)?\s+$")
+_COMMA_SUFFIX = re.compile(r"^(?:Inc|Ltd|Co|Corp|LLC|LLP|plc|PLC|SA|AG|NV|Jr|Sr|DC|D\.C)\.?$")
 _SEPARATOR = re.compile(r"\s+[-–—:]\s+|\s*/\s*|\s*[;|]\s*|\s*\n\s*|\[|\]")
 _COMMA = re.compile(r"\s*,\s*")
 _LEADING_PUNCT = "\"'“‘«([{-–—*•·"
 _TRAILING_PUNCT = "\"'”’»)]}.,;:!?-–—*"
 _POSSESSIVE = re.compile(r"\s?['’]s?$")
 _ABBREVIATION = re.compile(r"(?:[A-Za-z]\.)+|[A-Z][a-z]{0,3}\.")
-
-_TITLE_WORDS = sorted(TITLES, key=len, reverse=True)
-_LEADING_TITLE = re.compile(r"^(?:" + "|".join(re.escape(t) for t in _TITLE_WORDS) + r")\s+")
-_CONTEXT_TITLE = re.compile(
-    r"(?:^|(?<=[\s,(’'\"“]))(" + "|".join(re.escape(t) for t in _TITLE_WORDS) + r")(?:\s*,)?\s+$"
+_PARTICLE_PREFIX = re.compile(r"^(?:al|el|de|d|l|bin|ibn|van|von)['’-]")
+_NUMBER = re.compile(r"[\d.,:+/%-]*\d[\d.,:+/%-]*(?:st|nd|rd|th|s)?")
+_DIGITS = re.compile(r"\d+")
+_ACRONYM = re.compile(r"(?:[A-Z]\.){2,}|[A-Z][A-Z&]{1,7}[0-9]?")
+_PAREN_ACRONYM = re.compile(r"\s*\(\s*((?:[A-Z]\.){2,}|[A-Z][A-Z&]{1,9})\s*\)")
+_WORD = re.compile(r"[^\W\d_][\w'’.&-]*")
+_LOWER_WORD = re.compile(r"(?<![\w-])[a-z][\w'’]*(?![\w-])")
+# A word after a name that says the name is a place ("the Caucasus region").
+_PLACE_NOUN = re.compile(
+    r"\s+(?:region|regions|mountains|valley|peninsula|desert|sea|coast|basin|province|highlands)\b"
 )
+# A score right after a name ("Somerset 83", "Surrey 429-7"), not a date or a quantity.
+_SCORE = re.compile(
+    r"\s+(?!\d{4}-\d\d-\d\d)\d{1,3}(?:-\d{1,3})?(?=\s|$|[,.;)])(?!\s*(?:km|miles|kg|%|percent|per))"
+)
+# A dateline: "LONDON 1996-08-30", "KHASAVYURT , Russia 1996-08-31", "MOSCOW (Reuters) -",
+# "WASHINGTON, Sept 20 -". The capitalised place is where the story was filed.
+_DATELINE = re.compile(
+    r"^[ \t]*(?P<place>[A-Z][A-Z.'’-]+(?:[ \t]+[A-Z][A-Z.'’-]+){0,3})"
+    r"(?:[ \t]*,[ \t]*(?P<region>[A-Z][A-Za-z.'’-]+(?:[ \t]+[A-Z][A-Za-z.'’-]+){0,2}))?"
+    r"[ \t]*,?[ \t]*(?:\d{4}-\d\d-\d\d|\([A-Za-z][\w .-]*\)[ \t]*[-–—]"
+    r"|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?[ \t]+\d{1,2}\b)",
+    re.MULTILINE,
+)
+# A results listing: "8 - Lindsay Davenport ( U.S. ) beat ...": a name, then a country in brackets.
+_NAME_COUNTRY = re.compile(
+    r"(?<![\w.'’-])((?:[A-Z][\w'’.-]*[ \t]+){1,3}[A-Z][\w'’-]*[a-z][\w'’-]*)"
+    r"[ \t]*\([ \t]*([A-Z][\w .'’-]{1,30}?)[ \t]*\)"
+)
+_NEXT_WORD_CAPITALISED = re.compile(r"\s+(?:[A-Z][a-z]|&)")
+_CAPITALISED_BEFORE = re.compile(r"([A-Z][\w'’-]*)\s+$")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:\"“”]\s*|\n\s*)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,19 +164,20 @@ class Candidate:
 
 @dataclass(slots=True)
 class Span:
-    """A repaired mention: what a Candidate became after cleaning."""
+    """A repaired mention."""
 
     start: int
     end: int
     label: str
     entry_id: str | None = None
     titles: tuple[str, ...] = ()
-    propagated: bool = False
+    # Found by rule rather than labelled by the model: half a vote.
+    inferred: bool = False
 
 
 @dataclass(slots=True)
 class Resolved:
-    """One entity of an article, before identifiers and salience are attached."""
+    """One entity of a text, before identifiers and salience are attached."""
 
     name: str
     type: EntityType
@@ -160,21 +188,154 @@ class Resolved:
     place: Place | None = None
 
 
-def is_acronym(text: str) -> bool:
-    return _ACRONYM.fullmatch(text) is not None
+def resolve(
+    text: str,
+    candidates: Sequence[Candidate],
+    *,
+    places: PlaceIndex,
+    gazetteer: Gazetteer | None = None,
+    cased: str | None = None,
+    find_missed: bool = True,
+) -> list[Resolved]:
+    """The entities of one text, in order of first mention.
+
+    `cased` is the text as the model read it (ALL-CAPS lines re-cased, same length); names are
+    chosen from it while mentions keep the original spelling.
+    """
+    cased = text if cased is None else cased
+    datelines = dateline_spans(text)
+    candidates = [
+        c
+        for c in results_listing_candidates(text, candidates, places)
+        if not _overlaps(datelines, c.start, c.end)
+    ]
+    spans, links = repair(text, candidates, places)
+    link_parenthesised_acronyms(text, spans, links, places)
+    clusters = cluster(text, spans, links, places)
+    types = [vote(text, spans, members, places) for members in clusters]
+    ordinary = lower_case_words(cased)
+    kept = [i for i, members in enumerate(clusters) if not _is_ordinary_word(cased, spans, members, ordinary)]
+    clusters = [clusters[i] for i in kept]
+    types = [types[i] for i in kept]
+    _attach_datelines(text, datelines, spans, clusters, types)
+    if find_missed:
+        taken = [(c.start, c.end) for c in candidates]
+        add_missed_mentions(cased, spans, clusters, types, taken, ordinary)
+    entities = [
+        _name(text, cased, spans, members, kind, places, gazetteer)
+        for members, kind in zip(clusters, types, strict=True)
+    ]
+    return _merge_same_identity(entities)
 
 
-def initials(text: str) -> str:
-    """Upper-case initials of the capitalised words: 'Bank of England' -> 'BE'."""
-    return "".join(w[0] for w in _WORD.findall(text) if w[0].isupper()).upper()
+# 1. Structure ------------------------------------------------------------------------------
 
 
-def acronym_letters(text: str) -> str:
-    return re.sub(r"[^A-Za-z]", "", text).upper()
+def dateline_spans(text: str) -> list[tuple[int, int]]:
+    """The place (and its region) of a dateline on one of the first lines."""
+    head_end = 0
+    for _ in range(DATELINE_LINES):
+        found = text.find("\n", head_end)
+        if found < 0:
+            head_end = len(text)
+            break
+        head_end = found + 1
+    spans: list[tuple[int, int]] = []
+    for match in _DATELINE.finditer(text, 0, head_end):
+        spans.append(match.span("place"))
+        if match.group("region"):
+            spans.append(match.span("region"))
+    return spans
+
+
+def results_listing_candidates(
+    text: str, candidates: Sequence[Candidate], places: PlaceIndex
+) -> list[Candidate]:
+    """Names followed by '( Country )' are people (results listings): add or relabel them."""
+    out = list(candidates)
+    for match in _NAME_COUNTRY.finditer(text):
+        start, end = match.span(1)
+        name = match.group(1)
+        if places.country(match.group(2)) is None or places.lookup(name) is not None:
+            continue
+        words = name.split()
+        if words[0].casefold() in NAME_CONNECTORS or is_acronym(words[0]):
+            continue
+        if any(name_key(w) in ORGANISATION_WORDS for w in words):
+            continue  # "Kloof Gold Mining Co ( South Africa )" is a company
+        inside = [c for c in out if c.start < end and start < c.end]
+        if any(c.entry_id is not None or c.start < start or c.end > end for c in inside):
+            continue  # the gazetteer's name, or a longer one the model saw: leave it
+        # The model's pieces ("Natalia" GPE, "Karimova" GPE) give way to the whole name.
+        out = [c for c in out if c not in inside]
+        out.append(Candidate(start, end, "PERSON"))
+    return sorted(out, key=lambda c: c.start)
+
+
+# 2. Repair ---------------------------------------------------------------------------------
+
+
+def repair(
+    text: str, candidates: Sequence[Candidate], places: PlaceIndex
+) -> tuple[list[Span], list[tuple[int, int]]]:
+    """Repaired spans, and pairs of span indexes known to name one entity ("X (ACR")."""
+    spans: list[Span] = []
+    links: list[tuple[int, int]] = []
+    seen: set[tuple[int, int]] = set()
+
+    def add(span: Span | None) -> int | None:
+        if span is None or (span.start, span.end) in seen:
+            return None
+        seen.add((span.start, span.end))
+        spans.append(span)
+        return len(spans) - 1
+
+    for cand in candidates:
+        if cand.label in VALUE_LABELS:
+            continue
+        if cand.entry_id is not None:  # the house gazetteer's own name: trust its extent
+            start, end = _strip(text, cand.start, cand.end)
+            if end > start:
+                add(Span(start, end, cand.label, cand.entry_id))
+            continue
+        for part in _split_on(_SEPARATOR, text, cand.start, cand.end):
+            for piece in _split_commas(text, *part):
+                head, acronym = _split_parenthesis(text, *piece)
+                indexes = [
+                    add(_make_span(text, token_piece, cand.label))
+                    for token_piece in _split_tokens(text, *head, cand.label)
+                ]
+                if acronym is None:
+                    continue
+                acronym_index = add(_make_span(text, acronym, cand.label))
+                surface = text[acronym[0] : acronym[1]].strip()
+                if (
+                    indexes
+                    and indexes[-1] is not None
+                    and acronym_index is not None
+                    and is_acronym(surface)
+                    and places.country(surface) is None
+                ):
+                    links.append((indexes[-1], acronym_index))
+    return spans, links
+
+
+def _make_span(text: str, piece: tuple[int, int], label: str) -> Span | None:
+    start, end = _strip(text, *piece)
+    if end <= start:
+        return None
+    titles: tuple[str, ...] = ()
+    if label == "PERSON":
+        name_start, leading = _strip_leading_titles(text, start, end)
+        titles = (*_titles_before(text, start), *leading)
+        start = name_start
+    if is_noise(text, start, end):
+        return None
+    return Span(start, end, label, titles=titles)
 
 
 def _strip(text: str, start: int, end: int) -> tuple[int, int]:
-    """Trim spaces, quotes, brackets, trailing punctuation and a leading 'the'."""
+    """Trim spaces, quotes, brackets, trailing punctuation, a possessive and a leading 'the'."""
     while True:
         before = (start, end)
         while start < end and (text[start].isspace() or text[start] in _LEADING_PUNCT):
@@ -183,13 +344,12 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
             end -= 1
         if end > start and text[end - 1] in _TRAILING_PUNCT:
             last = text[start:end].rsplit(None, 1)[-1]
-            if not (text[end - 1] == "." and _ABBREVIATION.fullmatch(last)):
+            if not (text[end - 1] == "." and _ABBREVIATION.fullmatch(last)):  # "U.S.", "Inc."
                 end -= 1
         possessive = _POSSESSIVE.search(text, start, end)
         if possessive and possessive.start() > start:
             end = possessive.start()
-        head = text[start:end]
-        if head[:4] in ("the ", "The ", "THE "):
+        if text[start : min(start + 4, end)] in ("the ", "The ", "THE "):
             start += 4
         if (start, end) == before:
             return start, end
@@ -206,9 +366,9 @@ def _split_on(pattern: re.Pattern[str], text: str, start: int, end: int) -> list
 
 
 def _split_commas(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    pieces = _split_on(_COMMA, text, start, end)
+    """Names do not contain commas, except before a suffix ("Foo, Inc.", "Washington, D.C.")."""
     merged: list[tuple[int, int]] = []
-    for s, e in pieces:
+    for s, e in _split_on(_COMMA, text, start, end):
         if merged and _COMMA_SUFFIX.match(text[s:e].strip()):
             merged[-1] = (merged[-1][0], e)
         else:
@@ -216,29 +376,37 @@ def _split_commas(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return merged
 
 
-def _split_tokens(text: str, start: int, end: int, label: str) -> list[tuple[int, int]]:
-    """Cut a span at lower-case words that cannot sit in a name, and at numbers.
+def _split_parenthesis(text: str, start: int, end: int) -> tuple[tuple[int, int], tuple[int, int] | None]:
+    """'X (ACR' or 'X (ACR)' -> X and ACR; a stray closing bracket is cut off."""
+    opening = text.find("(", start, end)
+    if opening < 0:
+        closing = text.find(")", start, end)
+        return ((start, closing) if closing > start else (start, end)), None
+    closing = text.find(")", opening, end)
+    inner = (opening + 1, closing if closing >= 0 else end)
+    return (start, opening), (inner if text[inner[0] : inner[1]].strip() else None)
 
-    People, places and organisations do not end in a score ("Durham 114", "Mexico 2-0"); an
+
+def _split_tokens(text: str, start: int, end: int, label: str) -> list[tuple[int, int]]:
+    """Cut a span at lower-case words that cannot sit inside a name, and at scores.
+
+    People, places and organisations do not end in a number ("Durham 114", "Mexico 2-0"), but an
     organisation may end in one digit ("Channel 4") and other names in any number ("Euro 96"),
-    except in a results line, where numbers are scores.
+    except in a results line, where every number is a score.
     """
     pieces: list[tuple[int, int]] = []
     current: tuple[int, int] | None = None
     results = _in_results_line(text, start)
     for token in re.finditer(r"\S+", text[start:end]):
         s, e = start + token.start(), start + token.end()
-        word = token.group()
-        bare = word.strip(_LEADING_PUNCT + _TRAILING_PUNCT)
+        bare = token.group().strip(_LEADING_PUNCT + _TRAILING_PUNCT)
         if _NUMBER.fullmatch(bare):
             breaks = results or label in NUMBERLESS_LABELS
             if label == "ORG" and not results and len(bare) == 1 and e == end:
                 breaks = False
         else:
             breaks = (
-                bare.islower()
-                and bare.casefold() not in NAME_CONNECTORS
-                and not re.match(r"^(?:al|el|de|d|l|bin|ibn|van|von)['’-]", bare)
+                bare.islower() and bare.casefold() not in NAME_CONNECTORS and not _PARTICLE_PREFIX.match(bare)
             )
         if breaks:
             if current:
@@ -261,145 +429,75 @@ def _in_results_line(text: str, position: int) -> bool:
     return len(_DIGITS.findall(_line(text, position))) >= RESULTS_LINE_NUMBERS
 
 
-def _split_parenthesis(
-    text: str, start: int, end: int
-) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
-    """'X (ACR' or 'X (ACR)' -> [X, ACR] and the pair to link; a stray bracket is cut off."""
-    inner = text[start:end]
-    opening = inner.find("(")
-    if opening < 0:
-        closing = inner.find(")")
-        return ([(start, start + closing)] if closing > 0 else [(start, end)]), None
-    head = (start, start + opening)
-    rest = start + opening + 1
-    closing = text.find(")", rest, end)
-    tail = (rest, closing if closing >= 0 else end)
-    pieces = [p for p in (head, tail) if text[p[0] : p[1]].strip()]
-    link = (0, 1) if len(pieces) == 2 else None
-    return pieces, link
-
-
 def _titles_before(text: str, start: int) -> tuple[str, ...]:
-    """Title words right before a person's name: 'Iran's Supreme Leader, Ayatollah ...'."""
+    """A title written just before a person's name: "Iran's Supreme Leader, Ayatollah ..."."""
     line_start = text.rfind("\n", 0, start) + 1
-    window = text[max(line_start, start - 60) : start]
-    match = _CONTEXT_TITLE.search(window)
+    match = _CONTEXT_TITLE.search(text[max(line_start, start - TITLE_WINDOW) : start])
     return (match.group(1),) if match else ()
 
 
 def _strip_leading_titles(text: str, start: int, end: int) -> tuple[int, tuple[str, ...]]:
+    """ "Ayatollah Ali Khamenei" -> "Ali Khamenei" and ("Ayatollah",); a lone title is a name."""
     titles: list[str] = []
     while True:
-        match = _LEADING_TITLE.match(text[start:end])
-        if not match or match.end() >= end - start:
+        match = _LEADING_TITLE.match(text, start, end)
+        if not match or match.end() >= end:
             return start, tuple(titles)
         titles.append(match.group().strip())
-        start += match.end()
+        start = match.end()
 
 
-def _is_noise(text: str, start: int, end: int) -> bool:
+def is_noise(text: str, start: int, end: int) -> bool:
+    """Spans that name nothing: lower case only, numbers, generic words, headers, photo credits."""
     surface = text[start:end]
-    if len(surface) < 2 or not any(c.isupper() for c in surface):
-        return True  # lower-case-only spans, stray letters, numbers
-    if sum(c.isalpha() for c in surface) < 2:
+    if not any(c.isupper() for c in surface) or sum(c.isalpha() for c in surface) < 2:
         return True
     words = surface.split()
     if len(words) == 1 and name_key(surface) in GENERIC_WORDS:
         return True
     if len(words) >= 3 and all(len(w) <= 3 and w.isupper() for w in words):
         return True  # a table header: "W D L PCT GB"
-    # Photo credits: "KREMLIN PRESS OFFICE/Anadolu Agency" -- an ALL-CAPS part beside a slash.
-    beside_slash = text[max(0, start - 2) : start].strip().endswith("/") or text[
+    # A photo credit: "[KREMLIN PRESS OFFICE/Anadolu Agency]" -- an ALL-CAPS part beside a slash.
+    beside_slash = text[max(0, start - 2) : start].rstrip().endswith("/") or text[
         end : end + 2
-    ].strip().startswith("/")
+    ].lstrip().startswith("/")
     return beside_slash and surface.isupper() and len(surface) > 3
-
-
-def clean(
-    text: str, candidates: Sequence[Candidate], places: PlaceIndex
-) -> tuple[list[Span], list[tuple[int, int]]]:
-    """Repair the model's spans; returns the spans and pairs of span indexes known to corefer."""
-    spans: list[Span] = []
-    links: list[tuple[int, int]] = []
-    seen: set[tuple[int, int]] = set()
-    for cand in candidates:
-        if cand.label in VALUE_LABELS:
-            continue
-        if cand.entry_id is not None:
-            s, e = _strip(text, cand.start, cand.end)
-            if e > s and (s, e) not in seen:
-                seen.add((s, e))
-                spans.append(Span(s, e, cand.label, cand.entry_id))
-            continue
-        for part in _split_on(_SEPARATOR, text, cand.start, cand.end):
-            for piece in _split_commas(text, *part):
-                pieces, link = _split_parenthesis(text, *piece)
-                first = len(spans)
-                kept: dict[int, int] = {}
-                for number, paren_piece in enumerate(pieces):
-                    for token_piece in _split_tokens(text, *paren_piece, cand.label):
-                        span = _make_span(text, token_piece, cand.label)
-                        if span is None or (span.start, span.end) in seen:
-                            continue
-                        seen.add((span.start, span.end))
-                        kept.setdefault(number, len(spans))
-                        spans.append(span)
-                if link and link[0] in kept and link[1] in kept:
-                    tail = text[spans[kept[link[1]]].start : spans[kept[link[1]]].end]
-                    if is_acronym(tail) and places.country(tail) is None:
-                        links.append((kept[link[0]], kept[link[1]]))
-                del first
-    return spans, links
-
-
-def _make_span(text: str, piece: tuple[int, int], label: str) -> Span | None:
-    start, end = _strip(text, *piece)
-    if end <= start:
-        return None
-    titles: tuple[str, ...] = ()
-    if label == "PERSON":
-        start, leading = _strip_leading_titles(text, start, end)
-        titles = (*_titles_before(text, start - sum(len(t) + 1 for t in leading)), *leading)
-    if _is_noise(text, start, end):
-        return None
-    return Span(start, end, label, titles=titles)
 
 
 def link_parenthesised_acronyms(
     text: str, spans: list[Span], links: list[tuple[int, int]], places: PlaceIndex
 ) -> None:
-    """'the Shanghai Cooperation Organisation (SCO)': SCO becomes a mention of the expansion.
+    """'the Shanghai Cooperation Organisation (SCO)': SCO is a mention of the expansion.
 
     When only the end of a longer name spells the acronym ('Aerospace Forces of the Islamic
-    Revolutionary Guards Corps (IRGC)') that end becomes a mention of its own.
+    Revolutionary Guards Corps (IRGC)') that end becomes a mention of its own, inside the
+    longer one.
     """
     by_position = {(s.start, s.end): i for i, s in enumerate(spans)}
+
+    def index_of(start: int, end: int, label: str) -> int:
+        found = by_position.get((start, end))
+        if found is None:
+            found = by_position[(start, end)] = len(spans)
+            spans.append(Span(start, end, label, inferred=True))
+        return found
+
     for index in range(len(spans)):
         span = spans[index]
-        if span.label == "PERSON":
-            continue
         match = _PAREN_ACRONYM.match(text, span.end)
-        if not match or places.country(match.group(1)):
+        if span.label == "PERSON" or not match or places.country(match.group(1)):
             continue  # "Lindsay Davenport ( U.S. )" is a nationality, not an acronym
-        acronym = acronym_letters(match.group(1))
+        letters = acronym_letters(match.group(1))
         target = index
-        words = list(_WORD.finditer(text, span.start, span.end))
-        if initials(text[span.start : span.end]) != acronym:
-            for k in range(1, len(words)):
-                start = words[k].start()
-                if text[start].isupper() and initials(text[start : span.end]) == acronym:
-                    target = by_position.get((start, span.end), len(spans))
-                    if target == len(spans):
-                        spans.append(Span(start, span.end, span.label, propagated=True))
-                        by_position[(start, span.end)] = target
+        if initials(text[span.start : span.end]) != letters:
+            for word in list(_WORD.finditer(text, span.start, span.end))[1:]:
+                if word.group()[0].isupper() and initials(text[word.start() : span.end]) == letters:
+                    target = index_of(word.start(), span.end, span.label)
                     break
-        position = match.span(1)
-        other = by_position.get(position)
-        if other is None:
-            other = len(spans)
-            spans.append(Span(*position, span.label, propagated=True))
-            by_position[position] = other
-        links.append((target, other))
+        links.append((target, index_of(*match.span(1), span.label)))
+
+
+# 3. Clustering -----------------------------------------------------------------------------
 
 
 class _UnionFind:
@@ -420,74 +518,60 @@ class _UnionFind:
 
 @dataclass(slots=True)
 class _Group:
-    """All spans sharing one normalised surface."""
+    """The spans that share one normalised surface."""
 
-    key: str
     surface: str
     indexes: list[int]
     labels: Counter[str]
     tokens: tuple[str, ...]
 
 
-def _surface(text: str, span: Span) -> str:
-    return re.sub(r"\s+", " ", text[span.start : span.end])
-
-
-def _groups(text: str, spans: Sequence[Span]) -> list[_Group]:
+def cluster(
+    text: str, spans: Sequence[Span], links: Iterable[tuple[int, int]], places: PlaceIndex
+) -> list[list[int]]:
+    """Span indexes grouped into entities."""
     groups: dict[str, _Group] = {}
     for i, span in enumerate(spans):
         surface = _surface(text, span)
-        key = name_key(surface)
-        group = groups.get(key)
+        group = groups.get(name_key(surface))
         if group is None:
             tokens = tuple(t.casefold() for t in surface.replace("’", "'").split())
-            group = groups[key] = _Group(key, surface, [], Counter(), tokens)
+            group = groups[name_key(surface)] = _Group(surface, [], Counter(), tokens)
         group.indexes.append(i)
         group.labels[span.label] += 1
-    return list(groups.values())
-
-
-def cluster(
-    text: str,
-    spans: Sequence[Span],
-    links: Iterable[tuple[int, int]],
-    places: PlaceIndex,
-) -> list[list[int]]:
-    """Span indexes grouped into entities."""
-    groups = _groups(text, spans)
     uf = _UnionFind(len(spans))
-    for group in groups:
+    for group in groups.values():
         for i in group.indexes[1:]:
             uf.union(group.indexes[0], i)
     for a, b in links:
         uf.union(a, b)
 
     # Country aliases: "US", "U.S." and "the United States" are one place.
-    by_country: dict[str, int] = {}
-    for group in groups:
+    by_country: dict[str | None, int] = {}
+    for group in groups.values():
         country = places.country(group.surface)
-        if country is not None and country.iso3166_alpha2 is not None:
-            first = by_country.setdefault(country.iso3166_alpha2, group.indexes[0])
-            uf.union(first, group.indexes[0])
+        if country is not None:
+            uf.union(by_country.setdefault(country.iso3166_alpha2, group.indexes[0]), group.indexes[0])
 
-    # Acronyms and their expansions, when exactly one expansion fits.
-    for group in groups:
+    # An acronym and the one multi-word name in the text whose initials spell it.
+    for group in groups.values():
         if not is_acronym(group.surface) or places.country(group.surface):
             continue
         letters = acronym_letters(group.surface)
         roots = {
             uf.find(other.indexes[0])
-            for other in groups
+            for other in groups.values()
             if len(other.tokens) > 1
-            and not set(other.labels) <= {"PERSON"}
+            and set(other.labels) != {"PERSON"}
             and initials(other.surface) == letters
         }
         if len(roots) == 1:
             uf.union(group.indexes[0], roots.pop())
 
-    # Parts of a person's name ("Shoygu", "Wang") join the one full name they belong to.
-    people = [g for g in groups if len(g.tokens) > 1 and g.labels["PERSON"]]
-    for group in sorted(groups, key=lambda g: len(g.tokens), reverse=True):
+    # Part of a person's name ("Shoygu", or "Wang" of "Wang Donghai") joins the one full name it
+    # belongs to; longer parts first, so "Reza Ashtiani" and "Ashtiani" end in one entity.
+    people = [g for g in groups.values() if len(g.tokens) > 1 and g.labels["PERSON"]]
+    for group in sorted(groups.values(), key=lambda g: len(g.tokens), reverse=True):
         if is_acronym(group.surface):
             continue
         if places.country(group.surface) and not group.labels["PERSON"]:
@@ -508,40 +592,42 @@ def cluster(
     return list(clusters.values())
 
 
-def _vote(text: str, spans: Sequence[Span], members: Sequence[int], places: PlaceIndex) -> EntityType:
+# 4. Typing ---------------------------------------------------------------------------------
+
+
+def vote(text: str, spans: Sequence[Span], members: Sequence[int], places: PlaceIndex) -> EntityType:
+    """One type for an entity: what is known about the name first, then the model's votes."""
     surfaces = [_surface(text, spans[i]) for i in members]
-    keys = {name_key(s) for s in surfaces}
-    if keys & ORGANISATION_ACRONYMS:
+    if {name_key(s) for s in surfaces} & ORGANISATION_ACRONYMS:
         return EntityType.ORGANISATION
-    votes: Counter[EntityType] = Counter()
-    full_name_person = False
+    votes = dict.fromkeys(EntityType, 0.0)
+    full_name = False
     for i, surface in zip(members, surfaces, strict=True):
         kind = LABEL_TYPES.get(spans[i].label, EntityType.OTHER)
-        weight = 0.5 if spans[i].propagated else 1.0
-        if kind is EntityType.PERSON and len(surface.split()) > 1:
-            full_name_person = True
-            weight = 2.0
+        weight = 0.5 if spans[i].inferred else 1.0
+        if kind is EntityType.PERSON and " " in surface:
+            full_name, weight = True, 2.0  # a full name labelled as a person settles it
         votes[kind] += weight
-    expanded = any(is_acronym(s) for s in surfaces) and any(len(s.split()) > 1 for s in surfaces)
-    if full_name_person:
+    acronym = any(is_acronym(s) for s in surfaces)
+    # An acronym of an organisation spelt out in the text is that organisation, even if it
+    # looks like a country's or city's name.
+    expanded = acronym and any(" " in s for s in surfaces)
+    if full_name:
         return EntityType.PERSON
-    if any(places.country(s) for s in surfaces) and not expanded:
+    if not expanded and any(places.country(s) for s in surfaces):
         return EntityType.PLACE
-    if any(_followed_by_score(text, spans[i].end) for i in members) and (
-        any(places.lookup(s) for s in surfaces) or votes[EntityType.PERSON] < max(votes.values())
-    ):
-        return EntityType.ORGANISATION  # "Atlanta 4 Florida 2": a team named after its place
-    if any(places.is_strong_place(s) for s in surfaces) and not expanded:
-        return EntityType.PLACE
-    if votes[EntityType.OTHER] >= max(votes.values()) and any(
-        _PLACE_NOUN.match(text, spans[i].end) for i in members
-    ):
-        return EntityType.PLACE
-    order = [EntityType.PERSON, EntityType.ORGANISATION, EntityType.PLACE, EntityType.OTHER]
-    if any(is_acronym(s) for s in surfaces):
-        order.remove(EntityType.ORGANISATION)
-        order.insert(0, EntityType.ORGANISATION)
     best = max(votes.values())
+    if any(_followed_by_score(text, spans[i].end) for i in members) and (
+        any(places.lookup(s) for s in surfaces) or votes[EntityType.PERSON] < best
+    ):
+        return EntityType.ORGANISATION  # "Atlanta 4 Florida 2": teams named after their places
+    if not expanded and any(places.is_strong_place(s) for s in surfaces):
+        return EntityType.PLACE
+    if votes[EntityType.OTHER] >= best and any(_PLACE_NOUN.match(text, spans[i].end) for i in members):
+        return EntityType.PLACE  # "the Caucasus region", which the model calls a group
+    order = [EntityType.PERSON, EntityType.ORGANISATION, EntityType.PLACE, EntityType.OTHER]
+    if acronym:  # a tie on an acronym: organisations are the ones known by initials
+        order.insert(0, EntityType.ORGANISATION)
     return next(kind for kind in order if votes[kind] == best)
 
 
@@ -550,186 +636,17 @@ def _followed_by_score(text: str, end: int) -> bool:
     return _SCORE.match(text, end) is not None and len(_DIGITS.findall(_line(text, end))) >= 2
 
 
-def _canonical(surfaces: Sequence[str]) -> str:
-    """The longest proper full form: mixed case over ALL CAPS, more words, then more letters."""
-    return max(
-        surfaces,
-        key=lambda s: (not is_acronym(s), not s.isupper(), len(s.split()), len(s), -surfaces.index(s)),
-    )
-
-
-def propagate(
-    text: str,
-    cased: str,
-    spans: list[Span],
-    clusters: list[list[int]],
-    types: Sequence[EntityType],
-    taken: Sequence[tuple[int, int]],
-    lower_words: frozenset[str],
-) -> None:
-    """Add the occurrences of an entity's names that the model did not tag.
-
-    Only names that are not also ordinary words in this text, and only where the occurrence is
-    not part of a longer capitalised name.
-    """
-    occupied = sorted([*taken, *((s.start, s.end) for s in spans)])
-    surfaces: dict[str, int] = {}
-    for number, (members, kind) in enumerate(zip(clusters, types, strict=True)):
-        if kind is EntityType.OTHER:
-            continue
-        for i in members:
-            surface = cased[spans[i].start : spans[i].end]
-            if "\n" in surface or (len(surface) < 3 and not is_acronym(surface)):
-                continue
-            if surface.isupper() and not is_acronym(surface):
-                continue
-            if _is_ordinary(surface, lower_words):
-                continue  # also an ordinary word here ("Such", "Real")
-            surfaces.setdefault(surface, number)
-    if not surfaces:
-        return
-    pattern = re.compile(
-        r"(?<![\w&'’.-])("
-        + "|".join(re.escape(s) for s in sorted(surfaces, key=len, reverse=True))
-        + r")(?![\w&-]|['’]\w\w)"
-    )
-    for match in pattern.finditer(cased):
-        start, end = match.span()
-        if _overlaps(occupied, start, end):
-            continue
-        if re.match(r"\s+(?:[A-Z][a-z]|&)", cased[end : end + 3]):
-            continue  # "Iran Air", "Tehran Times"
-        before = re.search(r"([A-Z][\w'’-]*)\s+$", cased[max(0, start - 30) : start])
-        if before and not _sentence_start(cased, start - len(before.group(0))):
-            if not _LEADING_TITLE.match(before.group(1) + " "):
-                continue
-        number = surfaces[match.group(1)]
-        source = spans[clusters[number][0]]
-        clusters[number].append(len(spans))
-        spans.append(Span(start, end, source.label, propagated=True))
-        occupied.append((start, end))
-        occupied.sort()
-    del text
-
-
-def _sentence_start(text: str, position: int) -> bool:
-    return re.search(r"(?:^|[.!?:\"“”]\s*|\n\s*)$", text[max(0, position - 4) : position]) is not None
-
-
-def _overlaps(occupied: Sequence[tuple[int, int]], start: int, end: int) -> bool:
-    return any(s < end and start < e for s, e in occupied)
-
-
-# A dateline opening a story: "LONDON 1996-08-30", "KHASAVYURT , Russia 1996-08-31",
-# "MOSCOW (Reuters) -", "WASHINGTON, Sept 20 -". The capitalised place is where it was filed.
-_DATELINE = re.compile(
-    r"^[ \t]*(?P<place>[A-Z][A-Z.'’-]+(?:[ \t]+[A-Z][A-Z.'’-]+){0,3})"
-    r"(?:[ \t]*,[ \t]*(?P<region>[A-Z][A-Za-z.'’-]+(?:[ \t]+[A-Z][A-Za-z.'’-]+){0,2}))?"
-    r"[ \t]*,?[ \t]*(?:\d{4}-\d\d-\d\d|\([A-Za-z][\w .-]*\)[ \t]*[-–—]"
-    r"|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?[ \t]+\d{1,2}\b)",
-    re.MULTILINE,
-)
-# "Lindsay Davenport ( U.S. )" in results: a name followed by a country in brackets.
-_NAME_COUNTRY = re.compile(
-    r"(?<![\w.'’-])((?:[A-Z][\w'’.-]*[ \t]+){1,3}[A-Z][\w'’-]*[a-z][\w'’-]*)"
-    r"[ \t]*\([ \t]*([A-Z][\w .'’-]{1,30}?)[ \t]*\)"
-)
-DATELINE_LINES = 3  # a dateline is on one of the first lines of a story
-
-
-def dateline_spans(text: str) -> list[tuple[int, int]]:
-    head_end = 0
-    for _ in range(DATELINE_LINES):
-        found = text.find("\n", head_end)
-        if found < 0:
-            head_end = len(text)
-            break
-        head_end = found + 1
-    spans: list[tuple[int, int]] = []
-    for match in _DATELINE.finditer(text, 0, head_end):
-        spans.append(match.span("place"))
-        if match.group("region"):
-            spans.append(match.span("region"))
-    return spans
-
-
-def _athlete_candidates(text: str, candidates: Sequence[Candidate], places: PlaceIndex) -> list[Candidate]:
-    """Names followed by '( Country )' are people (results listings); add or relabel them."""
-    out = list(candidates)
-    for match in _NAME_COUNTRY.finditer(text):
-        start, end = match.span(1)
-        name = match.group(1)
-        if places.country(match.group(2)) is None or places.lookup(name) is not None:
-            continue
-        words = name.split()
-        if words[0].casefold() in NAME_CONNECTORS or is_acronym(words[0]):
-            continue
-        if any(name_key(w) in ORGANISATION_WORDS for w in words):
-            continue  # "Kloof Gold Mining Co ( South Africa )" is a company
-        inside = [c for c in out if c.start < end and start < c.end]
-        if any(c.entry_id is not None or c.start < start or c.end > end for c in inside):
-            continue  # the gazetteer's, or a longer name the model saw: leave it
-        # The model's pieces of the name ("Natalia" GPE, "Karimova" GPE) give way to the name.
-        out = [c for c in out if c not in inside]
-        out.append(Candidate(start, end, "PERSON"))
-    return sorted(out, key=lambda c: c.start)
-
-
-def _is_common_word(
-    text: str, spans: Sequence[Span], members: Sequence[int], lower_words: frozenset[str]
+def _is_ordinary_word(
+    text: str, spans: Sequence[Span], members: Sequence[int], ordinary: frozenset[str]
 ) -> bool:
-    """A one-word name that the same text also uses as an ordinary lower-case word."""
+    """A one-word name that the same text also writes in lower case ("Win" and "win")."""
     surfaces = {text[spans[i].start : spans[i].end] for i in members}
     if len(surfaces) != 1:
         return False
     surface = surfaces.pop()
     if " " in surface or is_acronym(surface) or not surface[:1].isupper():
         return False
-    return surface.lower() in lower_words
-
-
-def lower_case_words(text: str) -> frozenset[str]:
-    """The words a text writes in lower case: its ordinary words."""
-    return frozenset(_LOWER_WORD.findall(text))
-
-
-def _is_ordinary(surface: str, lower_words: frozenset[str]) -> bool:
-    return all(word in lower_words for word in surface.lower().split())
-
-
-def resolve(
-    text: str,
-    candidates: Sequence[Candidate],
-    *,
-    places: PlaceIndex,
-    gazetteer: Gazetteer | None = None,
-    cased: str | None = None,
-    propagate_mentions: bool = True,
-) -> list[Resolved]:
-    """The entities of one text. `cased` is the text as the model saw it (re-cased headlines)."""
-    cased = text if cased is None else cased
-    datelines = dateline_spans(text)
-    candidates = [
-        c for c in _athlete_candidates(text, candidates, places) if not _overlaps(datelines, c.start, c.end)
-    ]
-    lower_words = lower_case_words(cased)
-    spans, links = clean(text, candidates, places)
-    link_parenthesised_acronyms(text, spans, links, places)
-    clusters = cluster(text, spans, links, places)
-    types = [_vote(text, spans, members, places) for members in clusters]
-    keep = [
-        i for i, members in enumerate(clusters) if not _is_common_word(cased, spans, members, lower_words)
-    ]
-    clusters = [clusters[i] for i in keep]
-    types = [types[i] for i in keep]
-    _attach_datelines(text, datelines, spans, clusters, types)
-    if propagate_mentions:
-        taken = [(c.start, c.end) for c in candidates]
-        propagate(text, cased, spans, clusters, types, taken, lower_words)
-    return [
-        _resolved(text, cased, spans, members, kind, places, gazetteer)
-        for members, kind in zip(clusters, types, strict=True)
-    ]
+    return surface.lower() in ordinary
 
 
 def _attach_datelines(
@@ -739,23 +656,80 @@ def _attach_datelines(
     clusters: list[list[int]],
     types: list[EntityType],
 ) -> None:
-    """Dateline places join the place of the same name, never a team or company named so."""
+    """A dateline place joins the place of that name; never a team or company named after it."""
     for start, end in datelines:
         key = name_key(text[start:end])
-        index = len(spans)
         spans.append(Span(start, end, "GPE"))
         for members, kind in zip(clusters, types, strict=True):
-            if kind is EntityType.PLACE and any(
-                name_key(text[spans[i].start : spans[i].end]) == key for i in members
-            ):
-                members.append(index)
+            if kind is EntityType.PLACE and any(name_key(_surface(text, spans[i])) == key for i in members):
+                members.append(len(spans) - 1)
                 break
         else:
-            clusters.append([index])
+            clusters.append([len(spans) - 1])
             types.append(EntityType.PLACE)
 
 
-def _resolved(
+# Mentions the model missed -----------------------------------------------------------------
+
+
+def add_missed_mentions(
+    cased: str,
+    spans: list[Span],
+    clusters: list[list[int]],
+    types: Sequence[EntityType],
+    taken: Sequence[tuple[int, int]],
+    ordinary: frozenset[str],
+) -> None:
+    """Add the occurrences of each entity's names that the model did not tag.
+
+    Not for names that are also ordinary words in this text, nor where the occurrence is part
+    of a longer capitalised name ("Iran Air"), nor where the model tagged something else.
+    """
+    occupied = [*taken, *((s.start, s.end) for s in spans)]
+    owners: dict[str, int] = {}
+    for number, (members, kind) in enumerate(zip(clusters, types, strict=True)):
+        if kind is EntityType.OTHER:
+            continue
+        for i in members:
+            surface = cased[spans[i].start : spans[i].end]
+            if "\n" in surface or (len(surface) < 3 and not is_acronym(surface)):
+                continue
+            if (surface.isupper() and not is_acronym(surface)) or _all_ordinary(surface, ordinary):
+                continue
+            owners.setdefault(surface, number)
+    if not owners:
+        return
+    alternation = "|".join(re.escape(s) for s in sorted(owners, key=len, reverse=True))
+    for match in re.finditer(rf"(?<![\w&'’.-])({alternation})(?![\w&-]|['’]\w\w)", cased):
+        start, end = match.span()
+        if _overlaps(occupied, start, end) or _NEXT_WORD_CAPITALISED.match(cased, end):
+            continue
+        before = _CAPITALISED_BEFORE.search(cased, max(0, start - 30), start)
+        if (
+            before
+            and not _SENTENCE_START.search(cased, max(0, before.start() - 4), before.start())
+            and not _LEADING_TITLE.match(before.group(1) + " ")
+        ):
+            continue  # inside a longer name the model did not see
+        number = owners[match.group(1)]
+        clusters[number].append(len(spans))
+        spans.append(Span(start, end, spans[clusters[number][0]].label, inferred=True))
+        occupied.append((start, end))
+
+
+def lower_case_words(text: str) -> frozenset[str]:
+    """The words a text writes in lower case: its ordinary words."""
+    return frozenset(_LOWER_WORD.findall(text))
+
+
+def _all_ordinary(surface: str, ordinary: frozenset[str]) -> bool:
+    return all(word in ordinary for word in surface.lower().split())
+
+
+# 5. Naming ---------------------------------------------------------------------------------
+
+
+def _name(
     text: str,
     cased: str,
     spans: Sequence[Span],
@@ -764,36 +738,87 @@ def _resolved(
     places: PlaceIndex,
     gazetteer: Gazetteer | None,
 ) -> Resolved:
-    members = sorted(members, key=lambda i: spans[i].start)
+    members = sorted(members, key=lambda i: (spans[i].start, -spans[i].end))
     surfaces = [_surface(text, spans[i]) for i in members]
     entry = None
     if gazetteer is not None:
-        ids = [spans[i].entry_id for i in members if spans[i].entry_id]
+        ids = [entry_id for i in members if (entry_id := spans[i].entry_id)]
         entry = gazetteer.get(ids[0]) if ids else None
         entry = entry or next(filter(None, map(gazetteer.lookup, surfaces)), None)
-    if entry is not None:
-        kind = entry.type
+    kind = entry.type if entry is not None else kind
     place = places.lookup_any(surfaces) if kind is EntityType.PLACE else None
     if entry is not None:
         name = entry.name
     elif place is not None and (place.kind == "country" or all(s.isupper() for s in surfaces)):
-        name = place.name
+        name = place.name  # "Iran", not "Islamic Republic of Iran"; "London", not "LONDON"
     else:
-        cased_surfaces = [re.sub(r"\s+", " ", cased[spans[i].start : spans[i].end]) for i in members]
-        name = _canonical(cased_surfaces)
-    aliases: dict[str, str] = {}
+        name = canonical_name([_surface(cased, spans[i]) for i in members])
+    # One alias per spelling, preferring the form written in mixed case.
+    forms: dict[str, str] = {}
     for surface in surfaces:
         key = name_key(surface)
-        if (key != name_key(name) and not surface.isupper()) or is_acronym(surface):
-            if key != name_key(name):
-                aliases.setdefault(key, surface)
-    titles = list(dict.fromkeys(t for i in members for t in spans[i].titles))
+        if key != name_key(name) and (key not in forms or forms[key].isupper()):
+            forms[key] = surface
     return Resolved(
         name=name,
         type=kind,
         mentions=[(spans[i].start, spans[i].end) for i in members],
-        titles=titles,
-        aliases=list(aliases.values()),
+        titles=list(dict.fromkeys(t for i in members for t in spans[i].titles)),
+        aliases=list(forms.values()),
         entry=entry,
         place=place,
     )
+
+
+def canonical_name(surfaces: Sequence[str]) -> str:
+    """The longest proper full form: not an acronym, mixed case, most words, most letters."""
+    return max(
+        enumerate(surfaces),
+        key=lambda item: (
+            not is_acronym(item[1]),
+            not item[1].isupper(),
+            len(item[1].split()),
+            len(item[1]),
+            -item[0],
+        ),
+    )[1]
+
+
+def _merge_same_identity(entities: list[Resolved]) -> list[Resolved]:
+    """Entities that end with the same id (one canonical name and type) are one entity."""
+    merged: dict[str, Resolved] = {}
+    for entity in entities:
+        identity = entity.entry.id if entity.entry else f"{entity.type.value}:{slug(entity.name)}"
+        known = merged.get(identity)
+        if known is None:
+            merged[identity] = entity
+            continue
+        known.mentions = sorted({*known.mentions, *entity.mentions})
+        known.titles = list(dict.fromkeys([*known.titles, *entity.titles]))
+        known.aliases = [a for a in dict.fromkeys([*known.aliases, *entity.aliases]) if a != known.name]
+        known.place = known.place or entity.place
+    return sorted(merged.values(), key=lambda e: min(e.mentions))
+
+
+# Helpers -----------------------------------------------------------------------------------
+
+
+def is_acronym(text: str) -> bool:
+    return _ACRONYM.fullmatch(text) is not None
+
+
+def initials(text: str) -> str:
+    """Initials of the capitalised words: 'Bank of England' -> 'BE'."""
+    return "".join(w[0] for w in _WORD.findall(text) if w[0].isupper()).upper()
+
+
+def acronym_letters(text: str) -> str:
+    return re.sub(r"[^A-Za-z]", "", text).upper()
+
+
+def _surface(text: str, span: Span) -> str:
+    return " ".join(text[span.start : span.end].split())
+
+
+def _overlaps(occupied: Sequence[tuple[int, int]], start: int, end: int) -> bool:
+    return any(s < end and start < e for s, e in occupied)

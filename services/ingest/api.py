@@ -28,9 +28,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from services.ingest.handlers import Decision, Submission, commit_direct, decide
+from services.ingest.handlers import Decision, Submission, commit_direct, decide, read_ledger
 from services.ingest.logic import Code, FieldError, LedgerEntry, Rejection, parse_payload
-from shared import streams
 from shared.consumer import Emit, Reject, Skip
 from shared.events import InboundArticle
 from shared.http import PROBLEM_JSON, HttpContext, guarded, problem
@@ -280,7 +279,9 @@ def _field_errors(sub: Submission, reject: Reject, settings: IngestSettings) -> 
     return [FieldProblem(field=f.loc, message=f.message) for f in fields]
 
 
-async def _current_versions(ctx: HttpContext, decisions: Sequence[Decision]) -> dict[str, LedgerEntry]:
+async def _current_versions(
+    ctx: HttpContext, decisions: Sequence[Decision], settings: IngestSettings
+) -> dict[str, LedgerEntry]:
     """Ledger entries of the duplicates' articles: the version and event they repeat."""
     ids = sorted(
         {
@@ -289,14 +290,7 @@ async def _current_versions(ctx: HttpContext, decisions: Sequence[Decision]) -> 
             if isinstance(d.outcome, Skip) and d.outcome.article_id is not None
         }
     )
-    if not ids:
-        return {}
-    raw = await ctx.client.hmget(streams.INGEST_LEDGER, ids)  # type: ignore[misc]
-    return {
-        article_id: LedgerEntry.from_json(value)
-        for article_id, value in zip(ids, raw, strict=True)
-        if value is not None
-    }
+    return await read_ledger(ctx.client, ids, settings)
 
 
 _DUPLICATE_OF: Final = re.compile(r"duplicate of version (\d+)")
@@ -418,7 +412,7 @@ def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
         try:
             [decision] = await decide(ctx.client, [sub], settings)
             await commit_direct(ctx.client, [decision])
-            ledger = await _current_versions(ctx, [decision])
+            ledger = await _current_versions(ctx, [decision], settings)
         except _UNAVAILABLE as exc:
             return _unavailable(exc)
         _count(ctx, [decision])
@@ -489,7 +483,7 @@ def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
         try:
             decisions = await decide(ctx.client, subs, settings)
             await commit_direct(ctx.client, decisions)
-            ledger = await _current_versions(ctx, decisions)
+            ledger = await _current_versions(ctx, decisions, settings)
         except _UNAVAILABLE as exc:
             return _unavailable(exc)
         _count(ctx, decisions)

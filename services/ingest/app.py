@@ -23,5 +23,5 @@ def create_service(settings: Settings | None = None) -> Service:
         settings=settings,
         make_consumers=make_consumers,
         make_routes=lambda ctx, _consumers: api.make_routes(ctx, settings),
-        retention={streams.RAW: Retention(), streams.DLQ: Retention()},
+        retention={streams.DLQ: Retention()},
     )

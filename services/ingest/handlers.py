@@ -21,7 +21,7 @@ from services.ingest.logic import (
     parse_payload,
 )
 from shared import streams, wire
-from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, dead_letter_fields
+from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, Writes, dead_letter_fields
 from shared.events import EventType, PubStatus, RawEvent, new_event_id
 from shared.logging import get_logger
 from shared.settings import IngestSettings
@@ -65,6 +65,31 @@ def _event_for(
     )
 
 
+def ledger_key(article_id: str, settings: IngestSettings) -> str:
+    """The ledger lives beside the article's raw partition (same cluster slot)."""
+    return streams.for_article(streams.INGEST_LEDGER, article_id, settings.partitions)
+
+
+async def read_ledger(
+    client: aioredis.Redis, article_ids: Sequence[str], settings: IngestSettings
+) -> dict[str, LedgerEntry]:
+    """What ingest remembers of these articles, in one round trip whatever the partitions."""
+    by_key: dict[str, list[str]] = {}
+    for article_id in sorted(set(article_ids)):
+        by_key.setdefault(ledger_key(article_id, settings), []).append(article_id)
+    if not by_key:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for key, key_ids in by_key.items():
+        pipe.hmget(key, key_ids)
+    ledger: dict[str, LedgerEntry] = {}
+    for key_ids, stored in zip(by_key.values(), await pipe.execute(), strict=True):
+        for article_id, raw in zip(key_ids, stored, strict=True):
+            if raw is not None:
+                ledger[article_id] = LedgerEntry.from_json(raw)
+    return ledger
+
+
 async def decide(
     client: aioredis.Redis,
     submissions: Sequence[Submission],
@@ -85,13 +110,7 @@ async def decide(
         )
         for sub in submissions
     ]
-    ids = sorted({p.article_id for p in parsed if isinstance(p, Draft)})
-    ledger: dict[str, LedgerEntry] = {}
-    if ids:
-        stored = await client.hmget(streams.INGEST_LEDGER, ids)  # type: ignore[misc]
-        for article_id, raw in zip(ids, stored, strict=True):
-            if raw is not None:
-                ledger[article_id] = LedgerEntry.from_json(raw)
+    ledger = await read_ledger(client, [p.article_id for p in parsed if isinstance(p, Draft)], settings)
 
     decisions: list[Decision] = []
     for sub, item in zip(submissions, parsed, strict=True):
@@ -122,8 +141,13 @@ async def decide(
             ) as span:
                 event = _event_for(result, sub.correlation_id, event_id, span.traceparent)
             outcome = Emit(
-                outputs=(Output(streams.RAW, wire.encode(event)),),
-                hset=((streams.INGEST_LEDGER, item.article_id, result.ledger.to_json()),),
+                outputs=(
+                    Output(
+                        streams.for_article(streams.RAW, item.article_id, settings.partitions),
+                        wire.encode(event),
+                    ),
+                ),
+                hset=((ledger_key(item.article_id, settings), item.article_id, result.ledger.to_json()),),
                 article_id=item.article_id,
             )
             decisions.append(Decision(sub, outcome, event))
@@ -177,21 +201,18 @@ async def commit_direct(
 
     Returns once Redis has acknowledged the transaction, so an HTTP 202 means the event is stored.
     """
-    pipe = client.pipeline(transaction=True)
-    queued = False
+    writes = Writes()
     for decision in decisions:
         outcome = decision.outcome
         if isinstance(outcome, Emit):
             for output in outcome.outputs:
-                pipe.xadd(output.stream, output.fields)  # type: ignore[arg-type]
+                writes.add(output.stream, "xadd", output.stream, output.fields)
             for key, hash_field, value in outcome.hset:
-                pipe.hset(key, hash_field, value)
-            queued = True
+                writes.add(key, "hset", key, hash_field, value)
         elif isinstance(outcome, Reject):
-            pipe.xadd(streams.DLQ, dead_letter_for_submission(decision.submission, outcome, stage))  # type: ignore[arg-type]
-            queued = True
-    if queued:
-        await pipe.execute()
+            letter = dead_letter_for_submission(decision.submission, outcome, stage)
+            writes.add(streams.DLQ, "xadd", streams.DLQ, letter)
+    await writes.commit(client)
 
 
 def dead_letter_for_submission(sub: Submission, reject: Reject, stage: str) -> dict[str, str]:

@@ -18,8 +18,12 @@ def create_service(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
 
     async def make_consumers(rt: Runtime) -> Sequence[Consumer]:
+        stage = PublishStage(rt.client, settings, rt.tracing)
         return [
-            Consumer(streams.TAGGED, streams.PUBLISH_GROUP, PublishStage(rt.client, settings, rt.tracing)),
+            *(
+                Consumer(tagged, streams.PUBLISH_GROUP, stage)
+                for tagged in streams.all_partitions(streams.TAGGED, settings.partitions)
+            ),
             Consumer(streams.PUBLISHED, streams.PUBLISH_INDEX_GROUP, PublishIndexStage(rt.client)),
             *(
                 Consumer(stream, group, stage)
