@@ -27,11 +27,11 @@ def create_service(settings: Settings | None = None, *, tagger: Tagger | None = 
         # The model loads once per process, off the event loop (about 1 s).
         loaded = tagger if tagger is not None else await asyncio.to_thread(load_tagger, settings)
         index = RelatedIndex(rt.client)
+        stage = EnrichStage(loaded, index, settings, rt.metrics, rt.tracing)
         return [
-            Consumer(
-                streams.RAW,
-                streams.ENRICH_GROUP,
-                EnrichStage(loaded, index, settings, rt.metrics, rt.tracing),
+            *(
+                Consumer(raw, streams.ENRICH_GROUP, stage)
+                for raw in streams.all_partitions(streams.RAW, settings.partitions)
             ),
             Consumer(
                 streams.PUBLISHED,

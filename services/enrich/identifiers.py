@@ -68,6 +68,8 @@ COUNTRY_DISPLAY: dict[str, str] = {
 
 # A city this large is a place whatever the model thought; smaller towns share names with people.
 CITY_PRIOR_POPULATION = 100_000
+# Cities this large are also found by their other names ("New York" for New York City).
+METROPOLIS_POPULATION = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,17 @@ class Place:
         )
 
 
+def _uninverted(name: str) -> str:
+    """ISO's inverted names read naturally: "Virgin Islands, British" -> "British Virgin Islands",
+    "Moldova, Republic of" -> "Moldova"."""
+    head, comma, tail = name.partition(", ")
+    if not comma:
+        return name
+    if tail.endswith((" of", " of the")):
+        return head
+    return f"{tail} {head}" if " " not in tail else name
+
+
 def place_key(name: str) -> str:
     """The lookup key of a place name: case, accents, dots, 'the' and spacing do not matter."""
     folded = unicodedata.normalize("NFKD", name)
@@ -112,6 +125,7 @@ class PlaceIndex:
         self._continents: dict[str, Place] = {}
         self._regions: dict[str, Place] = {}
         self._cities: dict[str, Place] = {}
+        self._city_aliases: dict[str, Place] = {}
         self._load_countries(cache.get_countries())
         self._load_continents(cache.get_continents())
         self._load_regions(cache.get_us_states())
@@ -122,7 +136,7 @@ class PlaceIndex:
             code: str = country.alpha_2
             common = getattr(country, "common_name", None)
             official = getattr(country, "official_name", None)
-            display = COUNTRY_DISPLAY.get(code) or common or country.name.split(",")[0]
+            display = COUNTRY_DISPLAY.get(code) or common or _uninverted(country.name)
             record = geonames.get(code)
             place = Place(
                 name=display,
@@ -167,11 +181,12 @@ class PlaceIndex:
                 longitude=float(record["longitude"]),
                 population=int(record["population"]),
             )
-            key = place_key(record["name"])
-            known = self._cities.get(key)
             # Several cities share a name; the most populous is the one news means by default.
-            if known is None or place.population > known.population:
-                self._cities[key] = place
+            _keep_largest(self._cities, place_key(record["name"]), place)
+            if place.population >= METROPOLIS_POPULATION:
+                for alternate in record["alternatenames"]:
+                    if alternate.isascii() and len(alternate) > 3 and alternate[0].isupper():
+                        _keep_largest(self._city_aliases, place_key(alternate), place)
 
     def country(self, name: str) -> Place | None:
         return self._countries.get(place_key(name))
@@ -180,16 +195,23 @@ class PlaceIndex:
         return self._by_code.get(alpha2.upper())
 
     def city(self, name: str) -> Place | None:
-        return self._cities.get(place_key(name))
+        key = place_key(name)
+        return self._cities.get(key) or self._city_aliases.get(key)
 
     def lookup(self, name: str) -> Place | None:
-        """The place a name denotes: a country first, then a continent, US state or city."""
+        """The place a name denotes: a country, a continent, a large city, a US state, a town.
+
+        A large city beats a US state of the same name ("Washington", "New York"): news that
+        means the state usually says so.
+        """
         key = place_key(name)
-        for table in (self._countries, self._continents, self._regions, self._cities):
-            place = table.get(key)
-            if place is not None:
-                return place
-        return None
+        for table in (self._countries, self._continents):
+            if key in table:
+                return table[key]
+        city = self.city(name)
+        if city is not None and city.population >= CITY_PRIOR_POPULATION:
+            return city
+        return self._regions.get(key) or city
 
     def lookup_any(self, names: Iterable[str]) -> Place | None:
         """The best place among several names of one entity: countries beat cities."""
@@ -198,12 +220,19 @@ class PlaceIndex:
         return min(found, key=lambda p: (rank[p.kind], -p.population), default=None)
 
     def is_strong_place(self, name: str) -> bool:
-        """A name that news uses for a place unless the text says otherwise."""
+        """A name news uses for a place unless the text says otherwise: a country, a continent,
+        or a city of at least CITY_PRIOR_POPULATION under its own name (not an alternate one)."""
         key = place_key(name)
         if key in self._countries or key in self._continents:
             return True
         city = self._cities.get(key)
         return city is not None and city.population >= CITY_PRIOR_POPULATION
+
+
+def _keep_largest(table: dict[str, Place], key: str, place: Place) -> None:
+    known = table.get(key)
+    if known is None or place.population > known.population:
+        table[key] = place
 
 
 @functools.cache

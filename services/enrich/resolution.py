@@ -20,6 +20,7 @@ is a pure function of the text, the model's spans and the place index.
 from __future__ import annotations
 
 import re
+import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -220,7 +221,7 @@ def resolve(
     _attach_datelines(text, datelines, spans, clusters, types)
     if find_missed:
         taken = [(c.start, c.end) for c in candidates]
-        add_missed_mentions(cased, spans, clusters, types, taken, ordinary)
+        add_missed_mentions(cased, spans, clusters, types, taken, ordinary, places)
     entities = [
         _name(text, cased, spans, members, kind, places, gazetteer)
         for members, kind in zip(clusters, types, strict=True)
@@ -437,7 +438,10 @@ def _titles_before(text: str, start: int) -> tuple[str, ...]:
 
 
 def _strip_leading_titles(text: str, start: int, end: int) -> tuple[int, tuple[str, ...]]:
-    """ "Ayatollah Ali Khamenei" -> "Ali Khamenei" and ("Ayatollah",); a lone title is a name."""
+    """Titles at the start of a name: "Ayatollah Ali Khamenei" -> "Ali Khamenei", ("Ayatollah",).
+
+    A title alone is left as it is (the name "Prince").
+    """
     titles: list[str] = []
     while True:
         match = _LEADING_TITLE.match(text, start, end)
@@ -611,7 +615,7 @@ def vote(text: str, spans: Sequence[Span], members: Sequence[int], places: Place
     acronym = any(is_acronym(s) for s in surfaces)
     # An acronym of an organisation spelt out in the text is that organisation, even if it
     # looks like a country's or city's name.
-    expanded = acronym and any(" " in s for s in surfaces)
+    expanded = acronym and any(" " in s and not places.country(s) for s in surfaces)
     if full_name:
         return EntityType.PERSON
     if not expanded and any(places.country(s) for s in surfaces):
@@ -621,7 +625,8 @@ def vote(text: str, spans: Sequence[Span], members: Sequence[int], places: Place
         any(places.lookup(s) for s in surfaces) or votes[EntityType.PERSON] < best
     ):
         return EntityType.ORGANISATION  # "Atlanta 4 Florida 2": teams named after their places
-    if not expanded and any(places.is_strong_place(s) for s in surfaces):
+    # A large city's name is a place, unless the model mostly read it as a person ("Victoria").
+    if not expanded and votes[EntityType.PERSON] < best and any(places.is_strong_place(s) for s in surfaces):
         return EntityType.PLACE
     if votes[EntityType.OTHER] >= best and any(_PLACE_NOUN.match(text, spans[i].end) for i in members):
         return EntityType.PLACE  # "the Caucasus region", which the model calls a group
@@ -641,7 +646,7 @@ def _is_ordinary_word(
 ) -> bool:
     """A one-word name that the same text also writes in lower case ("Win" and "win")."""
     surfaces = {text[spans[i].start : spans[i].end] for i in members}
-    if len(surfaces) != 1:
+    if len(surfaces) != 1 or any(spans[i].entry_id for i in members):
         return False
     surface = surfaces.pop()
     if " " in surface or is_acronym(surface) or not surface[:1].isupper():
@@ -679,6 +684,7 @@ def add_missed_mentions(
     types: Sequence[EntityType],
     taken: Sequence[tuple[int, int]],
     ordinary: frozenset[str],
+    places: PlaceIndex,
 ) -> None:
     """Add the occurrences of each entity's names that the model did not tag.
 
@@ -687,6 +693,7 @@ def add_missed_mentions(
     """
     occupied = [*taken, *((s.start, s.end) for s in spans)]
     owners: dict[str, int] = {}
+    surnames: dict[str, set[int]] = {}
     for number, (members, kind) in enumerate(zip(clusters, types, strict=True)):
         if kind is EntityType.OTHER:
             continue
@@ -697,6 +704,13 @@ def add_missed_mentions(
             if (surface.isupper() and not is_acronym(surface)) or _all_ordinary(surface, ordinary):
                 continue
             owners.setdefault(surface, number)
+            words = surface.split()
+            if kind is EntityType.PERSON and len(words) > 1 and len(words[-1]) > 2:
+                surnames.setdefault(words[-1], set()).add(number)
+    # A person's surname alone ("Lebed" of "Alexander Lebed"), when only one person has it.
+    for surname, numbers in surnames.items():
+        if len(numbers) == 1 and not _all_ordinary(surname, ordinary) and not places.country(surname):
+            owners.setdefault(surname, numbers.pop())
     if not owners:
         return
     alternation = "|".join(re.escape(s) for s in sorted(owners, key=len, reverse=True))
@@ -749,10 +763,15 @@ def _name(
     place = places.lookup_any(surfaces) if kind is EntityType.PLACE else None
     if entry is not None:
         name = entry.name
-    elif place is not None and (place.kind == "country" or all(s.isupper() for s in surfaces)):
-        name = place.name  # "Iran", not "Islamic Republic of Iran"; "London", not "LONDON"
+    elif place is not None and place.kind == "country":
+        name = place.name  # "Iran", not "Islamic Republic of Iran"
     else:
         name = canonical_name([_surface(cased, spans[i]) for i in members])
+        if name.isupper():  # only ever shouted: "LONDON" -> "London", "NEW YORK" -> "New York"
+            if place is not None and name_key(place.name) == name_key(name):
+                name = place.name
+            elif " " in name:
+                name = string.capwords(name)  # one word may be an acronym: it stays
     # One alias per spelling, preferring the form written in mixed case.
     forms: dict[str, str] = {}
     for surface in surfaces:
