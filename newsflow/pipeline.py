@@ -40,6 +40,7 @@ async def run_pipeline(
     http_ports: Mapping[str, int] | None = None,
     reclaim_idle_ms: int = 30_000,
     span_exporter: SpanExporter | None = None,
+    partitions: int = 1,
 ) -> AsyncIterator[Pipeline]:
     """Start ingest, enrich and publish as tasks of this process; stop them gracefully on exit.
 
@@ -56,6 +57,7 @@ async def run_pipeline(
                 redis_url=redis_url,
                 reclaim_idle_ms=reclaim_idle_ms,
                 poll_interval_ms=50,
+                partitions=partitions,
                 http_port=port(IngestSettings),
             )
         ),
@@ -64,6 +66,7 @@ async def run_pipeline(
                 redis_url=redis_url,
                 reclaim_idle_ms=reclaim_idle_ms,
                 poll_interval_ms=50,
+                partitions=partitions,
                 http_port=port(EnrichSettings),
             ),
             tagger=tagger,
@@ -73,6 +76,7 @@ async def run_pipeline(
                 redis_url=redis_url,
                 reclaim_idle_ms=reclaim_idle_ms,
                 poll_interval_ms=50,
+                partitions=partitions,
                 http_port=port(PublishSettings),
             )
         ),

@@ -333,8 +333,9 @@ class PublishIndex:
             for _ in range(MAX_WATCH_RETRIES):
                 try:
                     await pipe.watch(*keys)
-                    # On a watching pipeline the command runs at once (typed "awaitable or value").
-                    stored = await cast("Awaitable[list[bytes | str | None]]", pipe.mget(keys))
+                    # On a watching pipeline each command runs at once (typed "awaitable or value").
+                    # One GET per key, not MGET: redis-py refuses multi-key commands in a cluster pipeline.
+                    stored = [await cast("Awaitable[bytes | str | None]", pipe.get(key)) for key in keys]
                     pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py
                     changed = 0
                     for event, raw in zip(events, stored, strict=True):
