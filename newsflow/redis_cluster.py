@@ -110,6 +110,18 @@ class RedisClusterProcesses:
                             return next(n for n in self.nodes if n.port == port)
         raise LookupError(f"no live master serves {key}")
 
+    def master_with_replica(self, prefer_key: str) -> RedisServer:
+        """The master of `prefer_key` if a live replica can take over from it, else another one."""
+        preferred = self.master_for_key(prefer_key)
+        live = [n for n in self.nodes if n.process is not None and n.process.poll() is None]
+        with redis.Redis(port=live[0].port, decode_responses=True) as client:
+            lines = [line.split() for line in _cmd(client, "CLUSTER", "NODES").splitlines()]
+        port_of = {parts[0]: int(parts[1].split(":")[1].split("@")[0]) for parts in lines}
+        covered = {port_of[parts[3]] for parts in lines if "slave" in parts[2] and "fail" not in parts[2]}
+        masters = [port_of[p[0]] for p in lines if "master" in p[2] and "fail" not in p[2] and len(p) > 8]
+        choice = preferred.port if preferred.port in covered else next(p for p in masters if p in covered)
+        return next(n for n in self.nodes if n.port == choice)
+
     def wait_healthy(self, timeout_s: float = 30.0) -> None:
         """Until every live node reports cluster_state:ok (after a failover)."""
         live = [n for n in self.nodes if n.process is not None and n.process.poll() is None]

@@ -108,8 +108,9 @@ class RawArticle(_Model):
 
 class Mention(_Model):
     text: str
-    start: int = Field(ge=0, description="Character offset into the article body.")
+    start: int = Field(ge=0, description="Character offset into `field` (the body unless said).")
     end: int = Field(ge=0)
+    field: Literal["body", "image_caption"] = "body"
 
 
 class Identifiers(_Model):

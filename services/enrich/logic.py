@@ -48,6 +48,8 @@ TYPE_EVAL_LABELS: dict[EntityType, str] = {
 SALIENCE_POSITION = 0.45
 SALIENCE_FREQUENCY = 0.35
 SALIENCE_HEADLINE = 0.20
+# Between the body and the image caption when both are tagged as one text: a paragraph break.
+CAPTION_SEPARATOR = "\n\n"
 
 EvalSpan = tuple[int, int, str]
 
@@ -89,11 +91,16 @@ class Tagger:
         return list(self._nlp.pipe_names)
 
     def tag(self, articles: Sequence[RawArticle], *, batch_size: int = 32) -> list[Entities]:
-        """The entities of each article; mention offsets are into `article.body`."""
-        resolved = self._resolve([article.body for article in articles], batch_size)
+        """The entities of each article, from its body and image caption.
+
+        The caption is tagged as a paragraph after the body, so one entity's mentions in both
+        are resolved together; caption mentions say so (`field`) and count from its start.
+        """
+        texts = [_with_caption(article) for article in articles]
+        resolved = self._resolve(texts, batch_size)
         return [
-            build_entities(article.body, article.title, entities)
-            for article, entities in zip(articles, resolved, strict=True)
+            build_entities(text, article.title, entities, body_length=len(article.body))
+            for article, text, entities in zip(articles, texts, resolved, strict=True)
         ]
 
     def tag_texts(
@@ -227,16 +234,40 @@ def eval_spans(entities: Sequence[Resolved]) -> list[EvalSpan]:
     return out
 
 
-def build_entities(body: str, title: str, resolved: Sequence[Resolved]) -> Entities:
-    """Entities with ids, mentions, identifiers and salience, grouped, most salient first."""
+def _with_caption(article: RawArticle) -> str:
+    if not article.image_caption:
+        return article.body
+    return f"{article.body}{CAPTION_SEPARATOR}{article.image_caption}"
+
+
+def _mention(text: str, start: int, end: int, body_length: int) -> Mention:
+    caption_start = body_length + len(CAPTION_SEPARATOR)
+    if start >= caption_start:
+        return Mention(
+            text=text[start:end], start=start - caption_start, end=end - caption_start, field="image_caption"
+        )
+    return Mention(text=text[start:end], start=start, end=end)
+
+
+def build_entities(
+    text: str, title: str, resolved: Sequence[Resolved], *, body_length: int | None = None
+) -> Entities:
+    """Entities with ids, mentions, identifiers and salience, grouped, most salient first.
+
+    `text` is the body, optionally followed by the caption (`body_length` says where it ends).
+    """
+    body_length = len(text) if body_length is None else body_length
     most = max((len(r.mentions) for r in resolved), default=1)
-    length = max(len(body), 1)
+    length = max(body_length, 1)
     grouped: dict[EntityType, list[Entity]] = {kind: [] for kind in EntityType}
     for item in resolved:
-        mentions = [Mention(text=body[s:e], start=s, end=e) for s, e in sorted(item.mentions)]
+        spans = sorted(item.mentions)
+        mentions = [_mention(text, s, e, body_length) for s, e in spans]
         in_headline = _in_headline(title, [item.name, *item.aliases, *(m.text for m in mentions)])
+        # A caption sits beside the top of the story: count it as half-way down the body.
+        first = spans[0][0] if spans[0][0] < body_length else length / 2
         salience = (
-            SALIENCE_POSITION * (1.0 - mentions[0].start / length)
+            SALIENCE_POSITION * (1.0 - first / length)
             + SALIENCE_FREQUENCY * len(mentions) / most
             + SALIENCE_HEADLINE * in_headline
         )
@@ -259,7 +290,7 @@ def build_entities(body: str, title: str, resolved: Sequence[Resolved]) -> Entit
             )
         )
     for entities in grouped.values():
-        entities.sort(key=lambda e: (-e.salience, e.mentions[0].start))
+        entities.sort(key=lambda e: (-e.salience, e.mentions[0].field != "body", e.mentions[0].start))
     return Entities(
         people=grouped[EntityType.PERSON],
         organisations=grouped[EntityType.ORGANISATION],

@@ -44,7 +44,9 @@ async def test_seed_article_is_published_with_people_places_and_read_links(
 
     people = {e.name for e in article.enrichment.entities.people}
     places = {e.name for e in article.enrichment.entities.places}
-    assert {"Sergey Shoygu", "Mohammad Reza Ashtiani"} <= people
+    assert people == {"Vladimir Putin", "Sergey Shoygu", "Mohammad Reza Ashtiani", "Ali Khamenei"}
+    putin = next(e for e in article.enrichment.entities.people if e.name == "Vladimir Putin")
+    assert [m.field for m in putin.mentions] == ["image_caption"]  # he is only in the photo caption
     assert {"Tehran", "Moscow"} <= places
 
     # Every entry on every stage was acknowledged once its output existed.
