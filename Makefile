@@ -50,7 +50,7 @@ bench: $(STAMP) ## throughput, latency and memory against a private redis-server
 	$(BIN)/newsflow bench
 
 chaos: $(STAMP) ## kill -9 services and restart Redis under load; prints lost/duplicate counts
-	$(BIN)/pytest -m slow tests/chaos -p no:cacheprovider -s
+	$(BIN)/pytest -m slow tests/chaos tests/integration/test_cluster.py -p no:cacheprovider -s
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import orjson
@@ -95,6 +96,8 @@ async def run_failover_scenario(*, per_wave: int, kills: int) -> list[tuple[str,
                     cluster.wait_healthy()
         finally:
             await client.aclose()
+    # Collect the dead node's dropped connections now, while this test's warning filters apply.
+    gc.collect()
     assert len({article_id for article_id, _ in after}) == total
     return after
 
@@ -107,6 +110,6 @@ async def test_pipeline_continues_after_a_master_fails_and_loses_no_acknowledged
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-async def test_full_cluster_run_survives_two_failovers_with_nothing_lost_or_doubled() -> None:
-    published = await run_failover_scenario(per_wave=150, kills=2)
-    assert len(published) == len(set(published)) == 450
+async def test_full_cluster_run_loses_and_doubles_nothing_across_a_failover_under_load() -> None:
+    published = await run_failover_scenario(per_wave=250, kills=1)
+    assert len(published) == len(set(published)) == 500
