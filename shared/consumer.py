@@ -37,9 +37,9 @@ from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
-from shared import streams
+from shared import streams, wire
 from shared.logging import get_logger
-from shared.wire import Fields, text_fields
+from shared.wire import EnvelopeT, Fields, text_fields
 
 log = get_logger(__name__)
 
@@ -509,6 +509,17 @@ class StageRunner:
                 self._log.warning("recovery sweep failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+
+def decode_events(batch: Sequence[Delivery], model: type[EnvelopeT]) -> list[EnvelopeT | Reject]:
+    """Each delivery as an event of `model`, or the rejection that says why it is not one."""
+    decoded: list[EnvelopeT | Reject] = []
+    for delivery in batch:
+        try:
+            decoded.append(wire.decode(delivery.fields, model))
+        except wire.WireError as exc:
+            decoded.append(Reject(str(exc), "invalid_event"))
+    return decoded
 
 
 def deliveries_from_batch(raw_message: Mapping[str, Any]) -> list[Delivery]:

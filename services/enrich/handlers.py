@@ -15,7 +15,7 @@ from services.enrich.related import (
     reference_links,
 )
 from shared import streams, wire
-from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Skip
+from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, decode_events
 from shared.events import (
     Entities,
     EventType,
@@ -55,12 +55,7 @@ class EnrichStage:
         self.metrics = metrics
 
     async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
-        events: list[RawEvent | Reject] = []
-        for delivery in batch:
-            try:
-                events.append(wire.decode(delivery.fields, RawEvent))
-            except wire.WireError as exc:
-                events.append(Reject(str(exc), "invalid_event"))
+        events = decode_events(batch, RawEvent)
         usable = [e for e in events if not isinstance(e, Reject) and e.data.pubstatus is PubStatus.USABLE]
         marker = self.settings.poison_marker
         if marker and any(marker in e.data.body for e in usable):

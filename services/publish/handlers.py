@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from services.publish.logic import build_published, event_type_for, to_ninjs
 from shared import streams, wire
-from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, VersionGuard
+from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, VersionGuard, decode_events
 from shared.events import PublishedEvent, TaggedEvent
 from shared.logging import get_logger
 from shared.settings import PublishSettings
@@ -30,12 +30,7 @@ class PublishStage:
         self.tracing = tracing
 
     async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
-        events: list[TaggedEvent | Reject] = []
-        for delivery in batch:
-            try:
-                events.append(wire.decode(delivery.fields, TaggedEvent))
-            except wire.WireError as exc:
-                events.append(Reject(str(exc), "invalid_event"))
+        events = decode_events(batch, TaggedEvent)
         ids = sorted({e.article_id for e in events if not isinstance(e, Reject)})
         published: dict[str, int] = {}
         if ids:
