@@ -273,6 +273,22 @@ def evaluate(
 
 
 @app.command()
+def bench(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object with every figure.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="A smaller run, under a minute.")] = False,
+) -> None:
+    """Throughput, latency and memory of each stage against a private redis-server.
+
+    Prints each figure beside its baseline from the same run (in-process tagging, a raw redis-py
+    loop) and its target, PASS or MISS.
+    """
+    from newsflow.bench import bench_command
+
+    configure_logging("WARNING")
+    raise typer.Exit(bench_command(quick, as_json))
+
+
+@app.command()
 def asyncapi() -> None:
     """Print the AsyncAPI 3.0 document of every stream (kept in docs/asyncapi.yaml)."""
     from newsflow.asyncapi import render

@@ -62,7 +62,7 @@ class EnrichStage:
             raise PoisonArticleError(f"article body contains the poison marker {marker!r}")
         # spaCy is CPU-bound: a worker thread keeps the loop free for health checks and heartbeats.
         tagged = await asyncio.to_thread(
-            self.tagger.tag, [e.data for e in usable], batch_size=self.settings.batch_size
+            self.tagger.tag, [e.data for e in usable], batch_size=self.settings.nlp_batch_size
         )
         entities_by_event = {id(e): ents for e, ents in zip(usable, tagged, strict=True)}
         candidates = await self.index.candidates(

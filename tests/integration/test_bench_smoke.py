@@ -1,0 +1,53 @@
+"""`newsflow bench` end to end at a tiny size: every phase runs and every figure comes out.
+
+No figure is compared with a time or a rate: on a shared two-core machine they say nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from newsflow.bench import BenchConfig, generate_article, run_bench
+
+pytestmark = pytest.mark.integration
+
+# Every phase, each as small as it can be and still measure something (about 30 s in all).
+TINY = BenchConfig(pipeline_articles=4, stage_articles=200, latency_s=2.0, stage_pool=10, timeout_s=45.0)
+SCALARS = (
+    "baseline_per_s",
+    "pipeline_per_s",
+    "pipeline_ratio",
+    "ingest_per_s",
+    "publish_per_s",
+    "raw_redis_per_s",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "scaling_ratio",
+)
+
+
+@pytest.mark.timeout(120)
+def test_bench_reports_every_figure_as_a_positive_number(redis_url: str) -> None:
+    result = run_bench(TINY, console=Console(stderr=True, quiet=True), redis_url=redis_url).to_json()
+
+    for key in SCALARS:
+        assert isinstance(result[key], float), key
+        assert result[key] > 0, key
+    assert set(result["rss_mb"]) == {"ingest", "enrich", "publish"}
+    assert all(mb > 0 for mb in result["rss_mb"].values()), result["rss_mb"]
+    assert result["latency_samples"] >= 1
+    assert {row["what"] for row in result["targets"]} >= {
+        "pipeline vs baseline (1 enrich replica)",
+        "p99 latency at half capacity",
+    }
+
+
+def test_generated_articles_are_the_same_for_the_same_seed_and_number() -> None:
+    first, again, other = generate_article(7, 3), generate_article(7, 3), generate_article(7, 4)
+
+    assert first.payload() == again.payload()
+    assert first.payload() != other.payload()
+    assert 550 <= len(first.doc["body"].split()) <= 700
+    assert any(name in first.doc["body"] for name, _ in first.cast)
