@@ -19,6 +19,8 @@ import uvicorn
 from faststream import AckPolicy
 from faststream.redis import RedisBroker, RedisClusterBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
+from faststream.redis.message import FAKE_CONSUMER
+from faststream.redis.message import RedisBatchStreamMessage as RedisBatchStreamMessageClass
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.routing import BaseRoute
 
@@ -241,6 +243,25 @@ def _subscribe(broker: RedisBroker, runner: StageRunner, settings: ServiceSettin
         ),
         # We acknowledge ourselves, inside the commit transaction (see shared.consumer).
         ack_policy=AckPolicy.MANUAL,
+        parser=_raw_batch,
+        decoder=_no_body,
     )
     async def on_batch(msg: RedisBatchStreamMessage) -> None:
         await runner.handle(deliveries_from_batch(msg.raw_message))
+
+
+async def _raw_batch(message: Any) -> Any:
+    """The batch as Redis returned it: no body decoding. FastStream's own parser JSON-encodes
+    every entry first and fails on a field that is not UTF-8, stalling the whole batch; our
+    stages read the raw fields (`deliveries_from_batch`) and dead-letter such an entry alone."""
+    return RedisBatchStreamMessageClass(
+        raw_message=message,
+        body=b"",
+        consumer=FAKE_CONSUMER,
+        group=None,
+        message_id=None,
+    )
+
+
+async def _no_body(_: Any) -> None:
+    return None
