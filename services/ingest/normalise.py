@@ -324,7 +324,7 @@ def as_comparable(value: datetime) -> datetime:
 # --- language ------------------------------------------------------------------------------------
 
 _LANGUAGE_TAG: Final = re.compile(r"^(?P<primary>[a-z]{2})(?:[-_][a-z0-9]{1,8})*$", re.IGNORECASE)
-_LANGID_SAMPLE_CHARS: Final = 4000  # plenty for a confident guess; keeps detection fast
+_LANGID_SAMPLE_CHARS: Final = 600  # a few sentences: enough for a confident guess, 7x cheaper than 4000
 
 
 def normalise_language(tag: str) -> str | None:
