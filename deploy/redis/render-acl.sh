@@ -8,6 +8,7 @@
 # user's line, hashing the password from the environment: REDIS_PASSWORD for `default`,
 # REDIS_<USER>_PASSWORD for the others (REDIS_INGEST_PASSWORD, ...). A user whose variable is unset
 # or empty is switched `off` rather than left with its dev password. Only hashes reach the file.
+# Appended after any selector `(...)` on the line, where Redis applies it to the user itself.
 # POSIX sh: runs in the official redis images (Debian and Alpine/busybox).
 set -eu
 

@@ -96,8 +96,12 @@ def unknown_settings(names: Iterable[str], service: Service) -> list[str]:
 
 
 def key_prefix(key: str) -> str:
-    """`newsflow:ingest:ledger` -> `newsflow:ingest:*`: the pattern a service owns."""
-    return key.rsplit(":", 1)[0] + ":*"
+    """`newsflow:ingest:ledger` -> `newsflow:ingest:*`: the pattern a service owns.
+
+    A trailing hash tag (a Redis Cluster slot or partition) is not part of the name:
+    `newsflow:publish:versions:{articles.published}` -> `newsflow:publish:*`.
+    """
+    return streams.base_of(key).rsplit(":", 1)[0] + ":*"
 
 
 # --- tools -------------------------------------------------------------------------------------
@@ -394,13 +398,14 @@ def redis_conf() -> dict[str, str]:
     return directives
 
 
+# Where a user's line grants a key: its own (root) rules, or a selector's.
+ROOT, SELECTOR = "root", "selector"
+
+
 @dataclass
-class AclUser:
-    name: str
-    enabled: bool = False
-    password_hashes: list[str] = field(default_factory=list)
-    plaintext_passwords: int = 0
-    nopass: bool = False
+class AclRules:
+    """Key patterns, channels and command rules: a user's own (root) permissions, or a selector's."""
+
     # (mode, pattern) with mode R, W or RW.
     keys: set[tuple[str, str]] = field(default_factory=set)
     channels: set[str] = field(default_factory=set)
@@ -410,6 +415,28 @@ class AclUser:
     @property
     def allowed(self) -> list[str]:
         return [rule[1:] for rule in self.command_rules if rule.startswith("+")]
+
+    def modes(self, key: str) -> set[str]:
+        """The modes (R, W, RW) of the patterns that match `key`."""
+        return {mode for mode, pattern in self.keys if fnmatch.fnmatchcase(key, pattern)}
+
+
+@dataclass(kw_only=True)
+class AclUser(AclRules):
+    name: str
+    enabled: bool = False
+    password_hashes: list[str] = field(default_factory=list)
+    plaintext_passwords: int = 0
+    nopass: bool = False
+    # Redis 7 selectors, `(~key +cmd ...)`: Redis runs a command if the root rules allow it and
+    # cover all its keys, or if one selector does; rules after a selector are the root's again.
+    # https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/#selectors
+    selectors: list[AclRules] = field(default_factory=list)
+
+    def access(self, key: str) -> set[tuple[str, str]]:
+        """(mode, ROOT or SELECTOR) for the root rules and each selector whose patterns match `key`."""
+        found = {(mode, ROOT) for mode in self.modes(key)}
+        return found | {(mode, SELECTOR) for selector in self.selectors for mode in selector.modes(key)}
 
 
 def parse_acl(text: str) -> dict[str, AclUser]:
@@ -421,14 +448,62 @@ def parse_acl(text: str) -> dict[str, AclUser]:
             continue
         if words[0] != "user" or len(words) < 2:
             raise ValueError(f"line {number}: ACL files have only `user` lines (no comments)")
-        user = users.setdefault(words[1], AclUser(words[1]))
-        for rule in words[2:]:
-            _apply_acl_rule(user, rule, number)
+        user = users.setdefault(words[1], AclUser(name=words[1]))
+        for rule in _merge_selectors(words[2:], number):
+            if rule.startswith("("):
+                selector = AclRules()
+                for selector_rule in rule[1:-1].split():
+                    if not _apply_permission_rule(selector, selector_rule):
+                        raise ValueError(
+                            f"line {number}: rule {selector_rule!r} is not allowed in a selector"
+                        )
+                user.selectors.append(selector)
+            elif not _apply_permission_rule(user, rule) and not _apply_user_rule(user, rule):
+                raise ValueError(f"line {number}: rule {rule!r} is not understood here")
     return users
 
 
-def _apply_acl_rule(user: AclUser, rule: str, number: int) -> None:
+def _merge_selectors(words: list[str], number: int) -> Iterator[str]:
+    """The words of a line, each selector `(...)` joined into one (as Redis does when loading)."""
+    selector: list[str] = []
+    for word in words:
+        if selector or word.startswith("("):
+            selector.append(word)
+            if word.endswith(")"):
+                yield " ".join(selector)
+                selector = []
+        else:
+            yield word
+    if selector:
+        raise ValueError(f"line {number}: selector {' '.join(selector)!r} is not closed")
+
+
+def _apply_permission_rule(rules: AclRules, rule: str) -> bool:
+    """A key, channel or command rule: the only kinds a selector may hold. False if not one."""
     key_rule = re.fullmatch(r"(?:%(R|W|RW))?~(.+)", rule)
+    if key_rule:
+        rules.keys.add((key_rule.group(1) or "RW", key_rule.group(2)))
+    elif rule == "allkeys":
+        rules.keys.add(("RW", "*"))
+    elif rule == "resetkeys":
+        rules.keys.clear()
+    elif rule.startswith("&"):
+        rules.channels.add(rule[1:])
+    elif rule == "allchannels":
+        rules.channels.add("*")
+    elif rule == "resetchannels":
+        rules.channels.clear()
+    elif rule[0] in "+-":
+        rules.command_rules.append(rule.lower())
+    elif rule in ("allcommands", "nocommands"):
+        rules.command_rules.append("+@all" if rule == "allcommands" else "-@all")
+    else:
+        return False
+    return True
+
+
+def _apply_user_rule(user: AclUser, rule: str) -> bool:
+    """A rule of the user itself (on/off, passwords, selectors). False if not one."""
     if rule in ("on", "off"):
         user.enabled = rule == "on"
     elif rule.startswith("#"):
@@ -441,34 +516,17 @@ def _apply_acl_rule(user: AclUser, rule: str, number: int) -> None:
         user.password_hashes.clear()
         user.plaintext_passwords = 0
         user.nopass = False
-    elif key_rule:
-        user.keys.add((key_rule.group(1) or "RW", key_rule.group(2)))
-    elif rule == "allkeys":
-        user.keys.add(("RW", "*"))
-    elif rule == "resetkeys":
-        user.keys.clear()
-    elif rule.startswith("&"):
-        user.channels.add(rule[1:])
-    elif rule == "allchannels":
-        user.channels.add("*")
-    elif rule == "resetchannels":
-        user.channels.clear()
-    elif rule[0] in "+-":
-        user.command_rules.append(rule.lower())
-    elif rule in ("allcommands", "nocommands"):
-        user.command_rules.append("+@all" if rule == "allcommands" else "-@all")
+    elif rule == "clearselectors":
+        user.selectors.clear()
     else:
-        raise ValueError(f"line {number}: rule {rule!r} is not understood here (selectors?)")
+        return False
+    return True
 
 
-# What every service runs: a consumer group on its input stream(s) (shared/consumer.py), XADD and
-# the guarded-XADD Lua script for its outputs, MULTI/EXEC and WATCH, lag/DLQ gauges (shared/metrics.py).
-BASE_SERVICE_COMMANDS = frozenset(
+# What a consumer of a stream runs on it (shared/consumer.py): its group, reads, acks, takes over
+# and cleans up; XLEN and XINFO for the lag gauges (shared/metrics.py). No XADD, DEL or XTRIM.
+CONSUMER_COMMANDS = frozenset(
     {
-        "ping",
-        "hello",
-        "client|setname",
-        "client|getname",
         "xreadgroup",
         "xack",
         "xautoclaim",
@@ -479,8 +537,18 @@ BASE_SERVICE_COMMANDS = frozenset(
         "xgroup|create",
         "xgroup|createconsumer",
         "xgroup|delconsumer",
-        "xadd",
         "xlen",
+    }
+)
+# What every service runs: a consumer group on its input stream(s), XADD and the guarded-XADD Lua
+# script for its outputs, MULTI/EXEC and WATCH.
+BASE_SERVICE_COMMANDS = CONSUMER_COMMANDS | frozenset(
+    {
+        "ping",
+        "hello",
+        "client|setname",
+        "client|getname",
+        "xadd",
         "multi",
         "exec",
         "discard",
@@ -513,11 +581,62 @@ SERVICE_CATEGORIES = {
 }
 KEDA_COMMANDS = frozenset({"ping", "hello", "client|setname", "xinfo|groups", "xpending", "xlen"})
 
+ALL_STREAMS = (streams.INBOUND, streams.RAW, streams.TAGGED, streams.PUBLISHED, streams.DLQ)
+# Split into `<stream>:{p}` on a Redis Cluster (shared/streams.py partitioned(); the services read
+# and write all_partitions()/for_article() of these).
+PARTITIONED_STREAMS = frozenset({streams.RAW, streams.TAGGED})
+# Partitions of the example keys the checks try: any count above one, any partition of it.
+EXAMPLE_PARTITIONS = 4
+
+
+def stream_keys(stream: str) -> list[str]:
+    """Example keys of a stream: its name, and one of its partitions if it is partitioned."""
+    keys = [stream]
+    if stream in PARTITIONED_STREAMS:
+        keys.append(streams.partitioned(stream, EXAMPLE_PARTITIONS - 1, EXAMPLE_PARTITIONS))
+    return keys
+
+
+def stream_patterns(mode: str, stream: str) -> set[tuple[str, str]]:
+    """`articles.raw` -> its name and `articles.raw:*`, the pattern of its partitions.
+
+    stream_key_problems() checks that the pattern matches what streams.partitioned() makes.
+    """
+    return {(mode, stream)} | ({(mode, f"{stream}:*")} if stream in PARTITIONED_STREAMS else set())
+
+
+def stream_access() -> dict[str, dict[str, tuple[str, str]]]:
+    """The streams each user reaches: (mode R, W or RW; ROOT or SELECTOR, where its line grants it)."""
+    return {
+        # It writes articles.raw and never reads it back.
+        "ingest": {streams.INBOUND: ("RW", ROOT), streams.RAW: ("W", ROOT), streams.DLQ: ("W", ROOT)},
+        "enrich": {
+            # Read-write (XREADGROUP and XACK are writes) but in a selector with CONSUMER_COMMANDS
+            # only: the +xadd and +del enrich needs elsewhere cannot forge or destroy its inputs.
+            streams.RAW: ("RW", SELECTOR),
+            # Its second group (ENRICH_INDEX_GROUP) keeps the related index current.
+            streams.PUBLISHED: ("RW", SELECTOR),
+            streams.TAGGED: ("W", ROOT),
+            streams.DLQ: ("W", ROOT),
+        },
+        "publish": {
+            streams.TAGGED: ("RW", ROOT),
+            # Written here, read back by the read API and by the webhook subscribers' groups.
+            streams.PUBLISHED: ("RW", ROOT),
+            streams.DLQ: ("W", ROOT),
+        },
+        "keda": {s.stream: ("R", ROOT) for s in SERVICES},
+    }
+
 
 def owned_keys() -> dict[str, dict[str, str]]:
     """Example keys each service writes, with the access its user needs: R, W or RW."""
     return {
-        "ingest": {streams.INGEST_LEDGER: "RW"},
+        "ingest": {
+            streams.INGEST_LEDGER: "RW",
+            # On a Redis Cluster the ledger is partitioned beside articles.raw.
+            streams.partitioned(streams.INGEST_LEDGER, 1, EXAMPLE_PARTITIONS): "RW",
+        },
         "enrich": {f"{RELATED_PREFIX}:articles": "RW"},
         "publish": {
             streams.PUBLISH_VERSIONS: "RW",
@@ -531,40 +650,77 @@ def owned_keys() -> dict[str, dict[str, str]]:
 
 
 def expected_acl_keys() -> dict[str, set[tuple[str, str]]]:
-    """Each user's key access, from shared.streams: RW on its input and its own keys, W elsewhere."""
+    """Each user's root key patterns, from shared.streams: its streams' and its own keys'."""
     publish_keys = (streams.PUBLISH_LATEST, streams.PUBLISH_NINJS3, f"{LISTING_PREFIX}:all")
     assert all(fnmatch.fnmatchcase(k, key_prefix(streams.PUBLISH_VERSIONS)) for k in publish_keys)
-    return {
-        "ingest": {
-            ("RW", streams.INBOUND),
-            ("W", streams.RAW),
-            ("W", streams.DLQ),
-            ("RW", key_prefix(streams.INGEST_LEDGER)),
-        },
-        "enrich": {
-            ("RW", streams.RAW),
-            # Its second group (ENRICH_INDEX_GROUP) keeps the related index current.
-            ("RW", streams.PUBLISHED),
-            ("W", streams.TAGGED),
-            ("W", streams.DLQ),
-            ("RW", f"{RELATED_PREFIX}:*"),
-        },
+    own = {
+        "ingest": {("RW", key_prefix(streams.INGEST_LEDGER))},
+        # Its prefix without the hash tag that keeps the index on one Cluster slot.
+        "enrich": {("RW", f"{streams.base_of(RELATED_PREFIX)}:*")},
         "publish": {
-            ("RW", streams.TAGGED),
-            # Written here, read back by the read API and by the webhook subscribers' groups.
-            ("RW", streams.PUBLISHED),
-            ("W", streams.DLQ),
             ("RW", key_prefix(streams.PUBLISH_VERSIONS)),
             ("W", f"{WEBHOOK_DLQ_PREFIX}*"),
             ("RW", f"{WEBHOOK_FOLLOWED_PREFIX}*"),
         },
-        "keda": {("R", s.stream) for s in SERVICES},
+        "keda": set(),
     }
+    return {user: own[user] | _stream_patterns_in(access, ROOT) for user, access in stream_access().items()}
+
+
+def expected_acl_selectors() -> dict[str, list[tuple[set[tuple[str, str]], frozenset[str]]]]:
+    """Each user's selectors as (key patterns, commands): one for the streams it only consumes."""
+    expected: dict[str, list[tuple[set[tuple[str, str]], frozenset[str]]]] = {}
+    for user, access in stream_access().items():
+        keys = _stream_patterns_in(access, SELECTOR)
+        expected[user] = [(keys, CONSUMER_COMMANDS)] if keys else []
+    return expected
+
+
+def _stream_patterns_in(access: dict[str, tuple[str, str]], where: str) -> set[tuple[str, str]]:
+    return {
+        pattern
+        for stream, (mode, granted_in) in access.items()
+        if granted_in == where
+        for pattern in stream_patterns(mode, stream)
+    }
+
+
+def _commands_problems(
+    where: str, rules: AclRules, expected: frozenset[str], categories: set[str]
+) -> list[str]:
+    problems = []
+    if rules.command_rules[:1] != ["-@all"] or "@all" in rules.allowed:
+        problems.append(f"{where}: must start from -@all and never add @all")
+    commands = {c for c in rules.allowed if not c.startswith("@")}
+    if commands != expected:
+        problems.append(
+            f"{where}: missing {sorted(expected - commands)}, extra {sorted(commands - expected)}"
+        )
+    found = {c for c in rules.allowed if c.startswith("@")}
+    if found != categories:
+        problems.append(f"{where}: categories {sorted(found)}, expected {sorted(categories)}")
+    return problems
+
+
+def stream_key_problems(users: dict[str, AclUser]) -> list[str]:
+    """Each stream's keys, its partitions' too, are in exactly its users' patterns, where expected."""
+    problems = []
+    for name, access in stream_access().items():
+        if name not in users:
+            continue
+        for stream in ALL_STREAMS:
+            expected = {access[stream]} if stream in access else set()
+            for key in stream_keys(stream):
+                found = users[name].access(key)
+                if found != expected:
+                    problems.append(f"{name}: reaches {key} as {sorted(found)}, expected {sorted(expected)}")
+    return problems
 
 
 def acl_problems(users: dict[str, AclUser]) -> list[str]:
     problems = []
     expected_keys = expected_acl_keys()
+    expected_selectors = expected_acl_selectors()
     if set(users) != {"default", *expected_keys}:
         problems.append(f"users are {sorted(users)}, expected default + {sorted(expected_keys)}")
     for user in users.values():
@@ -580,21 +736,21 @@ def acl_problems(users: dict[str, AclUser]) -> list[str]:
         user = users[name]
         if user.keys != keys:
             problems.append(f"{name}: keys {sorted(user.keys)}, expected {sorted(keys)}")
-        if user.channels:
-            problems.append(f"{name}: may use pub/sub channels {sorted(user.channels)}")
-        if user.command_rules[:1] != ["-@all"] or "@all" in user.allowed:
-            problems.append(f"{name}: must start from -@all and never add @all")
-        commands = {c for c in user.allowed if not c.startswith("@")}
-        categories = {c for c in user.allowed if c.startswith("@")}
+        if user.channels or any(s.channels for s in user.selectors):
+            problems.append(f"{name}: may use pub/sub channels")
         if name == "keda":
-            if commands != KEDA_COMMANDS or categories:
-                problems.append(f"keda: commands {sorted(user.allowed)}, expected read-only lag")
-            continue
-        expected = BASE_SERVICE_COMMANDS | EXTRA_SERVICE_COMMANDS[name]
-        if commands != expected:
-            problems.append(
-                f"{name}: missing {sorted(expected - commands)}, extra {sorted(commands - expected)}"
-            )
-        if categories != SERVICE_CATEGORIES[name]:
-            problems.append(f"{name}: categories {sorted(categories)}")
-    return problems
+            problems += _commands_problems(name, user, KEDA_COMMANDS, set())
+        else:
+            expected = BASE_SERVICE_COMMANDS | EXTRA_SERVICE_COMMANDS[name]
+            problems += _commands_problems(name, user, expected, SERVICE_CATEGORIES[name])
+        selectors = expected_selectors[name]
+        if len(user.selectors) != len(selectors):
+            problems.append(f"{name}: {len(user.selectors)} selectors, expected {len(selectors)}")
+        for number, (selector, (selector_keys, commands)) in enumerate(
+            zip(user.selectors, selectors, strict=False), 1
+        ):
+            where = f"{name} selector {number}"
+            if selector.keys != selector_keys:
+                problems.append(f"{where}: keys {sorted(selector.keys)}, expected {sorted(selector_keys)}")
+            problems += _commands_problems(where, selector, commands, set())
+    return problems + stream_key_problems(users)

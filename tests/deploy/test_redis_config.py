@@ -5,15 +5,16 @@ Loading these files into a real redis-server is an integration test elsewhere; t
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from shared import streams
 from tests.deploy import checks
 
 REDIS = checks.DEPLOY / "redis"
@@ -21,6 +22,12 @@ REDIS = checks.DEPLOY / "redis"
 
 def acl() -> dict[str, checks.AclUser]:
     return checks.parse_acl((REDIS / "users.acl").read_text())
+
+
+def edit_line(user: str, edit: Callable[[str], str]) -> str:
+    """users.acl with `user`'s line edited."""
+    lines = (REDIS / "users.acl").read_text().splitlines()
+    return "\n".join(edit(line) if line.startswith(f"user {user} ") else line for line in lines)
 
 
 def test_acl_gives_each_user_exactly_its_keys_and_commands() -> None:
@@ -32,6 +39,7 @@ def test_default_user_is_a_password_only_admin() -> None:
     assert default.enabled
     assert default.keys == {("RW", "*")}
     assert default.allowed == ["@all"]
+    assert default.selectors == []
 
 
 def test_acl_holds_the_documented_placeholder_dev_passwords() -> None:
@@ -53,11 +61,61 @@ def test_acl_holds_the_documented_placeholder_dev_passwords() -> None:
     ],
 )
 def test_acl_check_catches_a_widened_user(user: str, rule: str) -> None:
-    lines = [
-        line + f" {rule}" if line.startswith(f"user {user} ") else line
-        for line in (REDIS / "users.acl").read_text().splitlines()
+    # Appended after enrich's selector: Redis applies a rule outside the parentheses to the user.
+    assert checks.acl_problems(checks.parse_acl(edit_line(user, lambda line: f"{line} {rule}")))
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "+xadd",  # forge an article on articles.raw or articles.published
+        "+del",  # destroy an input stream
+        "+xtrim",  # trim one away
+        "+@stream",  # a category that holds both
+        "~articles.tagged",  # its output, now reachable with the consumer commands too
+        "%R~articles.inbound",  # a stream it has no business with
+    ],
+)
+def test_acl_check_catches_a_widened_selector(rule: str) -> None:
+    text = edit_line("enrich", lambda line: line.removesuffix(")") + f" {rule})")
+    assert checks.acl_problems(checks.parse_acl(text))
+
+
+def test_acl_check_catches_enrichs_inputs_granted_outside_the_selector() -> None:
+    # The line before the selector: input streams among the root keys, where +xadd and +del apply.
+    def unselect(line: str) -> str:
+        rules, _, selector = line.partition(" (")
+        keys = " ".join(word for word in selector.split() if "~" in word)
+        return f"{rules} {keys}"
+
+    users = checks.parse_acl(edit_line("enrich", unselect))
+    assert users["enrich"].selectors == []
+    problems = checks.acl_problems(users)
+    assert any(f"reaches {streams.PUBLISHED}" in problem for problem in problems), problems
+
+
+def test_acl_parser_reads_selectors_and_the_rules_after_them() -> None:
+    users = checks.parse_acl("user u on (~a %R~b -@all +get) #00 ( ~c +set ) resetpass #ff off\n")
+    user = users["u"]
+    assert (user.keys, user.allowed, user.password_hashes, user.enabled) == (set(), [], ["ff"], False)
+    assert [(s.keys, s.command_rules) for s in user.selectors] == [
+        ({("RW", "a"), ("R", "b")}, ["-@all", "+get"]),
+        ({("RW", "c")}, ["+set"]),
     ]
-    assert checks.acl_problems(checks.parse_acl("\n".join(lines)))
+    assert user.access("b") == {("R", checks.SELECTOR)}
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ("user u on (~a +get", "not closed"),
+        ("user u on (~a #00)", "not allowed in a selector"),
+        ("user u on (~a on)", "not allowed in a selector"),
+    ],
+)
+def test_acl_parser_rejects_a_broken_selector(line: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        checks.parse_acl(line)
 
 
 def test_acl_parser_rejects_comments_which_redis_refuses() -> None:
@@ -70,8 +128,35 @@ def test_each_services_keys_fall_in_its_own_users_patterns_only() -> None:
     for owner, keys in checks.owned_keys().items():
         for key, access in keys.items():
             for user in ("ingest", "enrich", "publish", "keda"):
-                matches = {mode for mode, pattern in users[user].keys if fnmatch.fnmatchcase(key, pattern)}
-                assert matches == ({access} if user == owner else set()), (key, user)
+                matches = users[user].access(key)
+                assert matches == ({(access, checks.ROOT)} if user == owner else set()), (key, user)
+
+
+def test_each_stream_and_its_cluster_partitions_fall_in_exactly_its_users_patterns() -> None:
+    users = acl()
+    assert checks.stream_key_problems(users) == []
+    for stream in checks.PARTITIONED_STREAMS:
+        partition = streams.partitioned(stream, 2, 3)
+        assert partition != stream
+        readers = {name for name, user in users.items() if name != "default" and user.access(partition)}
+        assert readers == {name for name, access in checks.stream_access().items() if stream in access}
+
+
+@pytest.mark.parametrize(
+    ("user", "pattern"),
+    [("ingest", "%W~articles.raw:*"), ("publish", "~articles.tagged:*"), ("keda", "%R~articles.raw:*")],
+)
+def test_stream_check_catches_a_user_that_misses_the_partitions(user: str, pattern: str) -> None:
+    text = edit_line(user, lambda line: line.replace(f" {pattern} ", " "))
+    assert text != edit_line(user, lambda line: line)
+    problems = checks.stream_key_problems(checks.parse_acl(text))
+    assert any(":{" in problem for problem in problems), problems
+
+
+def test_stream_check_catches_a_partition_pattern_in_the_wrong_place() -> None:
+    users = acl()
+    users["enrich"].keys.add(("RW", f"{streams.RAW}:*"))  # root: XADD and DEL would reach them
+    assert checks.stream_key_problems(users)
 
 
 def test_key_check_catches_a_pattern_that_reaches_another_services_keys() -> None:
@@ -123,6 +208,8 @@ def test_render_acl_hashes_passwords_from_the_environment_and_disables_the_rest(
     original = acl()
     assert {n: u.keys for n, u in users.items()} == {n: u.keys for n, u in original.items()}
     assert {n: u.command_rules for n, u in users.items()} == {n: u.command_rules for n, u in original.items()}
+    assert {n: u.selectors for n, u in users.items()} == {n: u.selectors for n, u in original.items()}
+    assert users["enrich"].selectors
 
 
 @pytest.mark.skipif(shutil.which("sh") is None, reason="no POSIX shell")
