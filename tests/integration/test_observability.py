@@ -84,7 +84,8 @@ async def test_one_articles_journey_is_one_trace_across_the_three_services(
         (pushed,) = await push_file(redis_client, SEED, source="trace")
         settled = await wait_settled(redis_client, [pushed.correlation_id], timeout_s=60)
     event = settled[pushed.correlation_id].published
-    assert event is not None and event.traceparent
+    assert event is not None
+    assert event.traceparent
     spans = [
         s for s in exporter.get_finished_spans() if (s.attributes or {}).get("article_id") == event.article_id
     ]

@@ -57,7 +57,7 @@ async def test_seed_article_is_published_with_people_places_and_read_links(
     ):
         assert (await redis_client.xpending(stream, group))["pending"] == 0
     # The published entry is plain fields any client can read.
-    (_, fields), = await redis_client.xrange(streams.PUBLISHED)
+    ((_, fields),) = await redis_client.xrange(streams.PUBLISHED)
     plain = text_fields(fields)
     assert plain[streams.FIELD_EVENT_TYPE] == "article.published"
     assert plain[streams.FIELD_ARTICLE_ID] == event.article_id

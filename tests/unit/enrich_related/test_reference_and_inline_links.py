@@ -35,8 +35,7 @@ def test_reference_link_without_geonames_id_names_the_uri_host() -> None:
 
 def test_reference_links_most_salient_first_one_per_uri_and_limited() -> None:
     entities = [
-        entity(f"Place {i}", i / 10, uri=f"https://www.geonames.org/{i}", geonames_id=i)
-        for i in range(1, 6)
+        entity(f"Place {i}", i / 10, uri=f"https://www.geonames.org/{i}", geonames_id=i) for i in range(1, 6)
     ]
     duplicate = entity("Place 5 again", 0.1, uri="https://www.geonames.org/5", geonames_id=5)
 
