@@ -131,13 +131,13 @@ def ingest(
 def parse(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to parse.")],
     as_json: Annotated[
-        bool, typer.Option("--json", help="JSON lines (the default output is also JSON lines).")
-    ] = True,
+        bool, typer.Option("--json", help="One JSON object per article (the full raw article).")
+    ] = False,
 ) -> None:
-    """Show what ingest would make of files, without Redis: one JSON object per article.
+    """Show what ingest would make of files, without Redis.
 
-    Each line has the `path` and either `article` (the raw article ingest would emit, text in
-    `body`) or `rejected` with `code` and `reason`.
+    With --json, one line per article: its `path` and either `article` (the raw article ingest
+    would emit, text in `body`) or `rejected` with `code` and `reason`. Exits 1 if any is rejected.
     """
     from newsflow.pipeline import expand_paths
     from services.ingest.logic import Draft, parse_payload, split_file
@@ -149,31 +149,37 @@ def parse(
         try:
             items = split_file(path)
         except OSError as exc:
-            print(
-                orjson.dumps(
-                    {"path": str(path), "rejected": {"code": "unreadable", "reason": str(exc)}}
-                ).decode()
-            )
+            items = []
             rejected += 1
-            continue
+            _print_parsed(path, None, "unreadable", str(exc), as_json)
         for payload, content_type in items:
             result = parse_payload(
-                payload,
-                content_type,
-                source=f"cli:{path.name}",
-                received_at=now,
-                filename=path.name,
+                payload, content_type, source=f"cli:{path.name}", received_at=now, filename=path.name
             )
             if isinstance(result, Draft):
-                line = {"path": str(path), "article": result.model_dump(mode="json")}
+                _print_parsed(path, result.model_dump(mode="json"), None, None, as_json)
             else:
                 rejected += 1
-                line = {
-                    "path": str(path),
-                    "rejected": {"code": result.code, "reason": result.reason},
-                }
-            print(orjson.dumps(line).decode())
+                _print_parsed(path, None, result.code, result.reason, as_json)
     raise typer.Exit(1 if rejected else 0)
+
+
+def _print_parsed(
+    path: Path, article: dict[str, object] | None, code: str | None, reason: str | None, as_json: bool
+) -> None:
+    if as_json:
+        line = (
+            {"path": str(path), "article": article}
+            if article
+            else {"path": str(path), "rejected": {"code": code, "reason": reason}}
+        )
+        print(orjson.dumps(line).decode())
+    elif article:
+        links = len(article.get("inline_links") or [])  # type: ignore[arg-type]
+        when = article["published_at"] or "no date"
+        print(f"{path}: {article['title']} ({when}; {article['language']}; {links} READ links)")
+    else:
+        print(f"{path}: rejected ({code}): {reason}")
 
 
 @app.command()
