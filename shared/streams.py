@@ -38,8 +38,9 @@ INGEST_LEDGER: Final = "newsflow:ingest:ledger"
 PUBLISH_VERSIONS: Final = "newsflow:publish:versions:{articles.published}"
 # Hash article_id -> latest published event JSON (the envelope), served by the read API.
 PUBLISH_LATEST: Final = "newsflow:publish:latest:{articles.published}"
-# Hash article_id -> the latest version as a ninjs 3.1 document, for subscribers that ask for 3.x.
-PUBLISH_NINJS3: Final = "newsflow:publish:ninjs3:{articles.published}"
+# Hash article_id -> the latest version's tagged-article event JSON (as publish read it), from
+# which the read API renders ninjs 3.1 on request: 3.x costs nothing for those who never ask.
+PUBLISH_TAGGED: Final = "newsflow:publish:tagged:{articles.published}"
 
 # Prefix of enrich's related-articles index (hashes and sorted sets, see services/enrich/related.py);
 # one hash tag so its multi-key transactions stay on one slot of a Redis Cluster.

@@ -2,7 +2,8 @@
 
 Every route is behind `guarded` (a bearer token when tokens are configured, the rate limit), answers
 errors as RFC 9457 problem+json, and reads Redis only:
-- `GET /v1/articles/{article_id}` the latest version from `PUBLISH_LATEST` (or `PUBLISH_NINJS3`);
+- `GET /v1/articles/{article_id}` the latest version from `PUBLISH_LATEST` (ninjs 3.1 rendered from
+  `PUBLISH_TAGGED`);
 - `GET /v1/articles` and `GET /v1/feed.atom` the listing index kept by `PublishIndexStage`;
 - `GET /v1/events` `articles.published` itself, as Server-Sent Events.
 """
@@ -32,9 +33,9 @@ from services.publish.listing import (
     PublishIndex,
     rfc3339,
 )
-from services.publish.logic import article_uri
+from services.publish.logic import article_uri, to_ninjs
 from shared import streams, wire
-from shared.events import EntityType
+from shared.events import EntityType, TaggedEvent
 from shared.http import Handler, HttpContext, guarded, problem
 from shared.logging import get_logger
 from shared.settings import PublishSettings
@@ -329,7 +330,7 @@ def make_routes(
         async with ctx.client.pipeline(transaction=True) as pipe:
             pipe.hget(streams.PUBLISH_LATEST, article_id)
             if fmt == "ninjs3":
-                pipe.hget(streams.PUBLISH_NINJS3, article_id)
+                pipe.hget(streams.PUBLISH_TAGGED, article_id)
             stored: list[bytes | str | None] = await pipe.execute()
         latest = stored[0]
         if latest is None:
@@ -344,10 +345,11 @@ def make_routes(
         elif fmt == "ninjs2":
             body = orjson.dumps(event["data"]["ninjs"])
         else:
-            ninjs3 = stored[1]
-            if ninjs3 is None:
-                return problem(404, "Not Found", f"no ninjs 3.1 document stored for article {article_id!r}")
-            body = ninjs3.encode() if isinstance(ninjs3, str) else ninjs3
+            tagged = stored[1]
+            if tagged is None:
+                return problem(404, "Not Found", f"no ninjs 3.1 source stored for article {article_id!r}")
+            source = TaggedEvent.model_validate_json(tagged).data
+            body = orjson.dumps(to_ninjs(source, ninjs_version="3.1", base_url=base_url))
         return Response(body, media_type="application/json", headers=headers)
 
     async def list_articles(request: Request) -> Response:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import orjson
 import redis.asyncio as aioredis
 
-from services.publish.logic import build_published, event_type_for, to_ninjs
+from services.publish.logic import build_published, event_type_for
 from shared import streams, wire
 from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, VersionGuard, decode_events
 from shared.events import PublishedEvent, TaggedEvent
@@ -39,7 +38,7 @@ class PublishStage:
 
         now = datetime.now(UTC)
         outcomes: list[Outcome] = []
-        for event in events:
+        for delivery, event in zip(batch, events, strict=True):
             if isinstance(event, Reject):
                 outcomes.append(event)
                 continue
@@ -68,7 +67,6 @@ class PublishStage:
                     ),
                 )
             fields = wire.encode(out)
-            ninjs3 = to_ninjs(event.data, ninjs_version="3.1", base_url=self.settings.public_base_url)
             published[event.article_id] = article.version  # later entries in this batch see it
             guard = VersionGuard(
                 versions_key=streams.PUBLISH_VERSIONS,
@@ -76,7 +74,8 @@ class PublishStage:
                 article_id=event.article_id,
                 version=article.version,
                 latest_value=fields[streams.FIELD_EVENT],
-                also_set=((streams.PUBLISH_NINJS3, orjson.dumps(ninjs3).decode()),),
+                # The input as read: kept for ninjs 3.1 on request, at no cost here.
+                also_set=((streams.PUBLISH_TAGGED, delivery.fields[streams.FIELD_EVENT]),),
             )
             outcomes.append(
                 Emit((Output(streams.PUBLISHED, fields),), guard=guard, article_id=event.article_id)

@@ -641,7 +641,7 @@ def owned_keys() -> dict[str, dict[str, str]]:
         "publish": {
             streams.PUBLISH_VERSIONS: "RW",
             streams.PUBLISH_LATEST: "RW",
-            streams.PUBLISH_NINJS3: "RW",
+            streams.PUBLISH_TAGGED: "RW",
             f"{LISTING_PREFIX}:all": "RW",
             f"{WEBHOOK_FOLLOWED_PREFIX}subscriber": "RW",
             f"{WEBHOOK_DLQ_PREFIX}subscriber": "W",
@@ -651,7 +651,7 @@ def owned_keys() -> dict[str, dict[str, str]]:
 
 def expected_acl_keys() -> dict[str, set[tuple[str, str]]]:
     """Each user's root key patterns, from shared.streams: its streams' and its own keys'."""
-    publish_keys = (streams.PUBLISH_LATEST, streams.PUBLISH_NINJS3, f"{LISTING_PREFIX}:all")
+    publish_keys = (streams.PUBLISH_LATEST, streams.PUBLISH_TAGGED, f"{LISTING_PREFIX}:all")
     assert all(fnmatch.fnmatchcase(k, key_prefix(streams.PUBLISH_VERSIONS)) for k in publish_keys)
     own = {
         "ingest": {("RW", key_prefix(streams.INGEST_LEDGER))},

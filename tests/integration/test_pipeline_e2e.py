@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 
 from newsflow.pipeline import push_file, run_pipeline, wait_settled
+from newsflow.redis_server import free_port
 from shared import streams
 from shared.events import EventType, RelatedKind
 from shared.wire import text_fields
+from tests.utils.ninjs_schema import validate_ninjs
 from tests.utils.paths import SEED
 
 pytestmark = pytest.mark.integration
@@ -19,9 +22,23 @@ pytestmark = pytest.mark.integration
 async def test_seed_article_is_published_with_people_places_and_read_links(
     redis_client: aioredis.Redis, redis_url: str
 ) -> None:
-    async with run_pipeline(redis_url):
+    port = free_port()
+    async with run_pipeline(redis_url, http_ports={"publish": port}):
         (pushed,) = await push_file(redis_client, SEED, source="e2e")
         settled = await wait_settled(redis_client, [pushed.correlation_id], timeout_s=60)
+        event_id = settled[pushed.correlation_id].published
+        assert event_id is not None
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            ninjs2 = (
+                await http.get(f"/v1/articles/{event_id.article_id}", params={"format": "ninjs2"})
+            ).json()
+            ninjs3 = (
+                await http.get(f"/v1/articles/{event_id.article_id}", params={"format": "ninjs3"})
+            ).json()
+    # Subscribers get documents valid against the official IPTC schemas, in both versions.
+    validate_ninjs(ninjs2, "2.2")
+    validate_ninjs(ninjs3, "3.1")
+    assert ninjs3["headlines"][0]["value"] == ninjs2["headlines"][0]["value"]
 
     event = settled[pushed.correlation_id].published
     assert event is not None, settled[pushed.correlation_id].dead_letter

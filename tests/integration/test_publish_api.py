@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
@@ -19,7 +18,7 @@ from services.publish.api import make_routes
 from services.publish.listing import INDEX_PREFIX, IndexRecord, PublishIndexStage
 from shared import streams, wire
 from shared.consumer import Delivery, Reject, Skip
-from shared.events import PublishedEvent, TaggedArticle
+from shared.events import EventType, PublishedEvent, TaggedArticle, TaggedEvent
 from shared.http import HttpContext
 from shared.metrics import ServiceMetrics
 from shared.settings import PublishSettings
@@ -64,8 +63,19 @@ async def api(redis_client: aioredis.Redis) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+def tagged_event_json(tagged: TaggedArticle) -> str:
+    article = tagged.article
+    return TaggedEvent(
+        event_type=EventType.TAGGED,
+        article_id=article.article_id,
+        article_version=article.version,
+        correlation_id="c",
+        data=tagged,
+    ).model_dump_json()
+
+
 class Pipeline:
-    """Plays publish's part: stores the latest version and its ninjs 3.1 document, then feeds the
+    """Plays publish's part: stores the latest version and the tagged event it came from, then feeds the
     event to the listing index stage as a delivery, as the runner would."""
 
     def __init__(self, client: aioredis.Redis) -> None:
@@ -78,7 +88,7 @@ class Pipeline:
         pipe = self.client.pipeline(transaction=True)
         for tagged, event in zip(articles, events, strict=True):
             pipe.hset(streams.PUBLISH_LATEST, event.article_id, event.model_dump_json())
-            pipe.hset(streams.PUBLISH_NINJS3, event.article_id, orjson.dumps(ninjs3(tagged)).decode())
+            pipe.hset(streams.PUBLISH_TAGGED, event.article_id, tagged_event_json(tagged))
         await pipe.execute()
         outcomes = await self.stage.process(self._deliveries(events))
         assert all(isinstance(o, Skip) for o in outcomes)
