@@ -21,6 +21,7 @@ from faststream.redis import RedisBroker, RedisClusterBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
 from faststream.redis.message import FAKE_CONSUMER
 from faststream.redis.message import RedisBatchStreamMessage as RedisBatchStreamMessageClass
+from faststream.redis.prometheus import RedisPrometheusMiddleware
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.routing import BaseRoute
 
@@ -101,7 +102,7 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-def build_broker(settings: ServiceSettings) -> RedisBroker:
+def build_broker(settings: ServiceSettings, metrics: ServiceMetrics | None = None) -> RedisBroker:
     kwargs: dict[str, Any] = {
         # FastStream logs each batch at this level; DEBUG keeps the hot path quiet at INFO.
         "log_level": logging.DEBUG,
@@ -113,6 +114,12 @@ def build_broker(settings: ServiceSettings) -> RedisBroker:
         kwargs["username"] = settings.redis_username
     if settings.redis_password is not None:
         kwargs["password"] = settings.redis_password.get_secret_value()
+    if metrics is not None:
+        # FastStream's own metrics (received messages and sizes, handler time, exceptions) in the
+        # service's registry, beside ours.
+        kwargs["middlewares"] = (
+            RedisPrometheusMiddleware(registry=metrics.registry, app_name=f"newsflow-{metrics.stage}"),
+        )
     if settings.cluster:
         return RedisClusterBroker(settings.node_url, **kwargs)
     return RedisBroker(settings.node_url, **kwargs)
@@ -151,7 +158,7 @@ async def run_service(
             return
         tracing = make_tracing(service.name, settings.otel_exporter, span_exporter=service.span_exporter)
         consumers = await service.make_consumers(Runtime(client, metrics, tracing))
-        broker = build_broker(settings)
+        broker = build_broker(settings, metrics)
         runners = []
         for spec in consumers:
             await ensure_group(client, spec.input_stream, spec.group)

@@ -21,3 +21,13 @@ def test_cluster_urls_are_recognised_and_stripped_for_the_client() -> None:
     assert settings.cluster
     assert settings.node_url == "rediss://node-1:6379/0"
     assert not IngestSettings(redis_url="redis://node-1:6379/0").cluster
+
+
+def test_rediss_urls_make_tls_connections() -> None:
+    from redis.asyncio.connection import SSLConnection
+
+    from shared.redis_client import make_client
+
+    client = make_client(IngestSettings(redis_url="rediss://redis.example:6380/0", redis_password="pw"))
+    assert client.connection_pool.connection_class is SSLConnection
+    assert client.connection_pool.connection_kwargs["password"] == "pw"
