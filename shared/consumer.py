@@ -411,7 +411,9 @@ class StageRunner:
                 entry_id=delivery.entry_id,
                 article_id=getattr(outcome, "article_id", None)
                 or delivery.fields.get(streams.FIELD_ARTICLE_ID),
+                article_version=delivery.fields.get(streams.FIELD_ARTICLE_VERSION),
                 correlation_id=delivery.fields.get(streams.FIELD_CORRELATION_ID),
+                trace_id=_trace_id(delivery.fields.get(streams.FIELD_TRACEPARENT)),
                 delivery_count=delivery.delivery_count,
             )
             if isinstance(outcome, Skip):
@@ -509,6 +511,12 @@ class StageRunner:
                 self._log.warning("recovery sweep failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+
+def _trace_id(traceparent: str | None) -> str | None:
+    """The trace id of a W3C traceparent (`00-<trace id>-<span id>-<flags>`)."""
+    parts = traceparent.split("-") if traceparent else []
+    return parts[1] if len(parts) == 4 else None
 
 
 def decode_events(batch: Sequence[Delivery], model: type[EnvelopeT]) -> list[EnvelopeT | Reject]:
