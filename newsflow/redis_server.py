@@ -12,7 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,10 +140,6 @@ class RedisServer:
             self.process.kill()
             self.process.wait(timeout=10)
 
-    def restart(self) -> RedisServer:
-        self.kill()
-        return self.start()
-
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
@@ -165,13 +161,3 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-@contextlib.contextmanager
-def redis_for(url: str | None) -> Iterator[str]:
-    """Yield `url` when given, else start a private server for the duration of the block."""
-    if url:
-        yield url
-        return
-    with RedisServer() as server:
-        yield server.url
