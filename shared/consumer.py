@@ -303,6 +303,7 @@ class StageRunner:
         self.max_deliveries = max_deliveries
         self.retention = dict(retention or {})
         self.observer = observer
+        self.last_handled = time.monotonic()
         self._log = log.bind(stage=stage.name, stream=input_stream, group=group, consumer=consumer)
 
     async def _process(self, batch: Sequence[Delivery]) -> list[Outcome]:
@@ -321,6 +322,7 @@ class StageRunner:
         return outcomes
 
     async def handle(self, batch: Sequence[Delivery]) -> BatchReport:
+        self.last_handled = time.monotonic()
         started = time.perf_counter()
         outcomes = await self._process(batch)
         report = BatchReport(outcomes=list(zip(batch, outcomes, strict=True)))
@@ -481,6 +483,26 @@ class StageRunner:
             if start == "0-0":
                 return handled
 
+    async def read_new_once(self, *, count: int) -> int:
+        """Read and handle new entries ('>') with our own client, without blocking.
+
+        The recovery loop calls this only when the subscriber has handled nothing for a while:
+        after a Redis Cluster failover FastStream's subscriber can keep fetching from the dead
+        node, and this keeps new entries moving meanwhile. Like one more replica in the group.
+        """
+        reply = await self.client.xreadgroup(self.group, self.consumer, {self.input_stream: ">"}, count=count)
+        batch = [
+            Delivery(
+                self.input_stream, eid.decode() if isinstance(eid, bytes) else eid, text_fields(f), raw=f
+            )
+            for _, entries in reply or []
+            for eid, f in entries
+        ]
+        if batch:
+            self._log.warning("subscriber idle: read new entries directly", count=len(batch))
+            await self.handle(batch)
+        return len(batch)
+
     async def remove_stale_consumers(self, *, idle_ms: int) -> list[str]:
         """Delete consumers idle longer than `idle_ms` that hold nothing pending."""
         removed: list[str] = []
@@ -506,6 +528,8 @@ class StageRunner:
         while not stop.is_set():
             try:
                 await self.reclaim_once(min_idle_ms=min_idle_ms, count=count)
+                if time.monotonic() - self.last_handled > min_idle_ms / 1000:
+                    await self.read_new_once(count=count)
                 await self.remove_stale_consumers(idle_ms=stale_idle_ms)
             except Exception as exc:  # keep recovering after Redis comes back
                 self._log.warning("recovery sweep failed", error=repr(exc))

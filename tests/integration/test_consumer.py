@@ -201,3 +201,32 @@ async def test_stale_consumers_without_pending_entries_are_removed(redis_client:
     await asyncio.sleep(0.05)
     removed = await runner(redis_client, EchoStage(), "c1").remove_stale_consumers(idle_ms=10)
     assert removed == ["gone-replica"]
+
+
+async def test_recovery_reads_new_entries_when_the_subscriber_has_been_idle(
+    redis_client: aioredis.Redis,
+) -> None:
+    await ensure_group(redis_client, IN, GROUP)
+    stage_runner = runner(redis_client, EchoStage())
+    await redis_client.xadd(IN, {"n": "1"})
+    # A subscriber that handled a batch just now: recovery leaves new entries to it.
+    assert await asyncio.wait_for(_one_sweep(stage_runner, min_idle_ms=60_000), 5) == 0
+    assert await redis_client.xlen(OUT) == 0
+    # Nothing handled for longer than the idle time (a stuck subscriber): recovery reads them.
+    stage_runner.last_handled -= 120
+    await asyncio.wait_for(_one_sweep(stage_runner, min_idle_ms=60_000), 5)
+    assert [f[b"n"] for _, f in await redis_client.xrange(OUT)] == [b"1"]
+    assert (await redis_client.xpending(IN, GROUP))["pending"] == 0
+
+
+async def _one_sweep(stage_runner: StageRunner, *, min_idle_ms: int) -> int:
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        stage_runner.run_recovery(
+            stop, min_idle_ms=min_idle_ms, interval_s=0.05, count=10, stale_idle_ms=3_600_000
+        )
+    )
+    await asyncio.sleep(0.2)
+    stop.set()
+    await task
+    return int(await stage_runner.client.xlen(OUT))
