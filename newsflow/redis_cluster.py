@@ -48,6 +48,10 @@ class RedisClusterProcesses:
                     "nodes.conf",
                     "--cluster-node-timeout",
                     str(self.node_timeout_ms),
+                    # A replica may take over however long its link was down: on 2 busy cores the
+                    # replication ping can lag past the default validity window and block failover.
+                    "--cluster-replica-validity-factor",
+                    "0",
                 ),
             )
             self.nodes.append(node.start())
