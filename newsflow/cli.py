@@ -84,7 +84,7 @@ def run(
     ] = None,
 ) -> None:
     """Run one service until SIGTERM or Ctrl-C, then finish the batch in hand and exit."""
-    from shared.service import run_service
+    from shared.runtime.service import run_service
 
     if service is ServiceName.ingest:
         from services.ingest.app import create_service

@@ -18,9 +18,9 @@ from newsflow.summary import render
 from services.ingest.handlers import Submission, decide
 from services.ingest.logic import split_file
 from shared import streams
-from shared.consumer import Skip
 from shared.events import PublishedEvent
 from shared.logging import get_logger
+from shared.runtime.consumer import Skip
 from shared.settings import IngestSettings
 
 log = get_logger(__name__)

@@ -39,7 +39,7 @@ from services.publish.webhooks import (
 from shared import streams, wire
 from shared.events import PublishedEvent
 from shared.logging import configure_logging
-from shared.redis_client import connection_kwargs
+from shared.runtime.redis_client import connection_kwargs
 from shared.settings import CliSettings, PublishSettings
 from shared.wire import text_fields
 

@@ -13,7 +13,7 @@ from rich.progress import Progress
 from newsflow.pipeline import expand_paths, push_file
 from services.ingest.handlers import Submission, commit_direct, decide
 from services.ingest.logic import split_file
-from shared.consumer import Emit, Reject
+from shared.runtime.consumer import Emit, Reject
 from shared.settings import IngestSettings
 
 BATCH = 100

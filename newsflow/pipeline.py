@@ -20,7 +20,7 @@ from services.ingest.logic import split_file
 from services.publish.app import create_service as create_publish
 from shared import streams, wire
 from shared.events import PublishedEvent, new_event_id
-from shared.service import RunningService, run_service
+from shared.runtime.service import RunningService, run_service
 from shared.settings import EnrichSettings, IngestSettings, PublishSettings, ServiceSettings
 
 INGESTIBLE_SUFFIXES = (".json", ".ndjson", ".jsonl", ".txt", ".text", ".html", ".htm")

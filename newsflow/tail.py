@@ -9,8 +9,8 @@ from redis.exceptions import ResponseError
 
 from newsflow.summary import render
 from shared import streams, wire
-from shared.consumer import unique_consumer_name
 from shared.events import PublishedEvent
+from shared.runtime.consumer import unique_consumer_name
 
 BLOCK_MS = 1_000
 

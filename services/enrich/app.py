@@ -11,8 +11,8 @@ from services.enrich.logic import Tagger
 from services.enrich.related import RelatedIndex
 from services.enrich.settings import Settings
 from shared import streams
-from shared.consumer import Retention
-from shared.service import Consumer, Runtime, Service
+from shared.runtime.consumer import Retention
+from shared.runtime.service import Consumer, Runtime, Service
 
 
 def load_tagger(settings: Settings) -> Tagger:

@@ -15,7 +15,6 @@ from services.enrich.related import (
     reference_links,
 )
 from shared import streams, wire
-from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, decode_events
 from shared.events import (
     Entities,
     EventType,
@@ -26,9 +25,10 @@ from shared.events import (
     TaggedEvent,
 )
 from shared.logging import get_logger
-from shared.metrics import ServiceMetrics
+from shared.runtime.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, decode_events
+from shared.runtime.metrics import ServiceMetrics
+from shared.runtime.tracing import NO_TRACING, Tracing
 from shared.settings import EnrichSettings
-from shared.tracing import NO_TRACING, Tracing
 
 log = get_logger(__name__)
 

@@ -30,10 +30,10 @@ from starlette.routing import BaseRoute, Route
 
 from services.ingest.handlers import Decision, Submission, commit_direct, decide, read_ledger
 from services.ingest.logic import Code, FieldError, LedgerEntry, Rejection, parse_payload
-from shared.consumer import Emit, Reject, Skip
 from shared.events import InboundArticle
-from shared.http import PROBLEM_JSON, HttpContext, guarded, problem
 from shared.logging import get_logger
+from shared.runtime.consumer import Emit, Reject, Skip
+from shared.runtime.http import PROBLEM_JSON, HttpContext, guarded, problem
 from shared.settings import IngestSettings
 
 log = get_logger(__name__)
@@ -100,7 +100,7 @@ _UNAVAILABLE: Final = (redis.exceptions.ConnectionError, redis.exceptions.Timeou
 
 
 # --- bodies (the receipts are built from these models, so the document cannot drift from them;
-# problem bodies come from `shared.http.problem`, and `Problem` describes them) --------------------
+# problem bodies come from `shared.runtime.http.problem`, and `Problem` describes them) --------------------
 
 
 class _Body(BaseModel):

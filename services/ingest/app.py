@@ -8,8 +8,8 @@ from services.ingest import api
 from services.ingest.handlers import IngestStage
 from services.ingest.settings import Settings
 from shared import streams
-from shared.consumer import Retention
-from shared.service import Consumer, Runtime, Service
+from shared.runtime.consumer import Retention
+from shared.runtime.service import Consumer, Runtime, Service
 
 
 def create_service(settings: Settings | None = None) -> Service:

@@ -36,8 +36,8 @@ from services.publish.listing import (
 from services.publish.logic import article_uri, to_ninjs
 from shared import streams, wire
 from shared.events import EntityType, TaggedEvent
-from shared.http import Handler, HttpContext, guarded, problem
 from shared.logging import get_logger
+from shared.runtime.http import Handler, HttpContext, guarded, problem
 from shared.settings import PublishSettings
 
 log = get_logger(__name__)

@@ -10,8 +10,8 @@ from services.publish.listing import PublishIndexStage
 from services.publish.settings import Settings
 from services.publish.webhooks import webhook_consumers
 from shared import streams
-from shared.consumer import Retention
-from shared.service import Consumer, Runtime, Service
+from shared.runtime.consumer import Retention
+from shared.runtime.service import Consumer, Runtime, Service
 
 
 def create_service(settings: Settings | None = None) -> Service:

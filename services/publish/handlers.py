@@ -9,11 +9,11 @@ import redis.asyncio as aioredis
 
 from services.publish.logic import build_published, event_type_for
 from shared import streams, wire
-from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, VersionGuard, decode_events
 from shared.events import PublishedEvent, TaggedEvent
 from shared.logging import get_logger
+from shared.runtime.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, VersionGuard, decode_events
+from shared.runtime.tracing import NO_TRACING, Tracing
 from shared.settings import PublishSettings
-from shared.tracing import NO_TRACING, Tracing
 
 log = get_logger(__name__)
 

@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict
 from redis.exceptions import WatchError
 
 from shared import streams, wire
-from shared.consumer import Delivery, Outcome, Reject, Skip
 from shared.events import EntityType, EventType, PublishedArticle, PublishedEvent, PubStatus
 from shared.logging import get_logger
+from shared.runtime.consumer import Delivery, Outcome, Reject, Skip
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

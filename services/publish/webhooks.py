@@ -41,9 +41,19 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, c
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import streams, wire
-from shared.consumer import Delivery, Emit, Outcome, Output, Reject, Retry, Skip, Stage, dead_letter_fields
 from shared.events import EventType, PublishedEvent
 from shared.logging import get_logger
+from shared.runtime.consumer import (
+    Delivery,
+    Emit,
+    Outcome,
+    Output,
+    Reject,
+    Retry,
+    Skip,
+    Stage,
+    dead_letter_fields,
+)
 from shared.settings import PublishSettings
 
 log = get_logger(__name__)
@@ -473,7 +483,7 @@ def webhook_dead_letter(
 
 
 class WebhookStage:
-    """Delivers the events one subscriber wants from `articles.published` (a `shared.consumer.Stage`)."""
+    """Delivers the events one subscriber wants from `articles.published` (a runtime `Stage`)."""
 
     def __init__(
         self,

@@ -523,8 +523,8 @@ def _apply_user_rule(user: AclUser, rule: str) -> bool:
     return True
 
 
-# What a consumer of a stream runs on it (shared/consumer.py): its group, reads, acks, takes over
-# and cleans up; XLEN and XINFO for the lag gauges (shared/metrics.py). No XADD, DEL or XTRIM.
+# What a consumer of a stream runs on it (shared/runtime/consumer.py): its group, reads, acks, takes over
+# and cleans up; XLEN and XINFO for the lag gauges (shared/runtime/metrics.py). No XADD, DEL or XTRIM.
 CONSUMER_COMMANDS = frozenset(
     {
         "xreadgroup",

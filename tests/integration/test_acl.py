@@ -27,8 +27,8 @@ from services.enrich.app import create_service as create_enrich
 from services.ingest.app import create_service as create_ingest
 from services.publish.app import create_service as create_publish
 from shared import streams
-from shared.consumer import _GUARDED_XADD
-from shared.service import RunningService, Service, run_service
+from shared.runtime.consumer import _GUARDED_XADD
+from shared.runtime.service import RunningService, Service, run_service
 from shared.settings import EnrichSettings, IngestSettings, PublishSettings
 from tests.utils.bad_inputs import article_json
 from tests.utils.chaos import read_stream

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from shared import streams
-from shared.consumer import (
+from shared.runtime.consumer import (
     Delivery,
     Emit,
     Outcome,

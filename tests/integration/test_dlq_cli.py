@@ -15,8 +15,8 @@ from typer.testing import CliRunner, Result
 from newsflow.dlq import dlq_app
 from services.publish.webhooks import WebhookStage
 from shared import streams, wire
-from shared.consumer import Delivery, StageRunner, dead_letter_fields, ensure_group
 from shared.events import PublishedEvent
+from shared.runtime.consumer import Delivery, StageRunner, dead_letter_fields, ensure_group
 from shared.wire import text_fields
 from tests.unit.webhooks.builders import SECRET, Receiver, always, published_event, subscriber
 

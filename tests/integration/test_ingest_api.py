@@ -16,8 +16,8 @@ from starlette.routing import Route
 from services.ingest.api import DEAD_LETTER_HEAD_BYTES, MAX_BATCH_ITEMS, build_openapi, make_routes
 from shared import streams
 from shared.events import RawEvent
-from shared.http import HttpContext
-from shared.metrics import ServiceMetrics
+from shared.runtime.http import HttpContext
+from shared.runtime.metrics import ServiceMetrics
 from shared.settings import IngestSettings
 from shared.wire import decode, text_fields
 from tests.utils.bad_inputs import BAD_INPUTS, article_json, good_article

@@ -23,8 +23,8 @@ from schemathesis.python import asgi
 from starlette.applications import Starlette
 
 from services.ingest.api import BATCH_PATH, NDJSON, build_openapi, make_routes
-from shared.http import HttpContext
-from shared.metrics import ServiceMetrics
+from shared.runtime.http import HttpContext
+from shared.runtime.metrics import ServiceMetrics
 from shared.settings import IngestSettings
 
 pytestmark = pytest.mark.integration

@@ -17,10 +17,10 @@ from starlette.applications import Starlette
 from services.publish.api import make_routes
 from services.publish.listing import INDEX_PREFIX, IndexRecord, PublishIndexStage
 from shared import streams, wire
-from shared.consumer import Delivery, Reject, Skip
 from shared.events import EventType, PublishedEvent, TaggedArticle, TaggedEvent
-from shared.http import HttpContext
-from shared.metrics import ServiceMetrics
+from shared.runtime.consumer import Delivery, Reject, Skip
+from shared.runtime.http import HttpContext
+from shared.runtime.metrics import ServiceMetrics
 from shared.settings import PublishSettings
 from tests.utils.published import (
     BASE_URL,

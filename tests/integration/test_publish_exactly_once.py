@@ -10,8 +10,8 @@ import redis.asyncio as aioredis
 
 from services.publish.handlers import PublishStage
 from shared import streams, wire
-from shared.consumer import Delivery, StageRunner, ensure_group
 from shared.events import EventType, PublishedEvent, TaggedEvent
+from shared.runtime.consumer import Delivery, StageRunner, ensure_group
 from shared.settings import PublishSettings
 from shared.wire import text_fields
 from tests.utils.published import person, place, tagged_article

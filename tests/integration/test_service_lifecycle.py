@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import pytest
 import redis.asyncio as aioredis
 
-from shared.consumer import Delivery, Emit, Outcome, Output, Stage
-from shared.service import Consumer, Runtime, Service, run_service
+from shared.runtime.consumer import Delivery, Emit, Outcome, Output, Stage
+from shared.runtime.service import Consumer, Runtime, Service, run_service
 from shared.settings import ServiceSettings
 
 pytestmark = pytest.mark.integration

@@ -20,8 +20,8 @@ from services.publish.webhooks import (
     webhook_consumers,
 )
 from shared import streams, wire
-from shared.consumer import BatchReport, Delivery, StageRunner, ensure_group
 from shared.events import EventType, PublishedEvent
+from shared.runtime.consumer import BatchReport, Delivery, StageRunner, ensure_group
 from shared.settings import PublishSettings
 from shared.wire import text_fields
 from tests.unit.webhooks.builders import (

