@@ -15,8 +15,8 @@ from newsflow.pipeline import expand_paths, push_file, run_pipeline, wait_group_
 from newsflow.redis_server import RedisServer
 from newsflow.samples import sample_paths
 from newsflow.summary import render
-from services.ingest.handlers import Submission, decide
 from services.ingest.logic import split_file
+from services.ingest.stages import Submission, decide
 from shared import streams
 from shared.events import PublishedEvent
 from shared.logging import get_logger

@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 from rich.progress import Progress
 
 from newsflow.pipeline import expand_paths, push_file
-from services.ingest.handlers import Submission, commit_direct, decide
 from services.ingest.logic import split_file
+from services.ingest.stages import Submission, commit_direct, decide
 from shared.runtime.consumer import Emit, Reject
 from shared.settings import IngestSettings
 

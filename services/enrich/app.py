@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Sequence
 
 from services.enrich.gazetteer import Gazetteer
-from services.enrich.handlers import EnrichStage, RelatedIndexStage
 from services.enrich.logic import Tagger
 from services.enrich.related import RelatedIndex
 from services.enrich.settings import Settings
+from services.enrich.stages import EnrichStage, RelatedIndexStage
 from shared import streams
 from shared.runtime.consumer import Retention
 from shared.runtime.service import Consumer, Runtime, Service

@@ -28,8 +28,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from services.ingest.handlers import Decision, Submission, commit_direct, decide, read_ledger
 from services.ingest.logic import Code, FieldError, LedgerEntry, Rejection, parse_payload
+from services.ingest.stages import Decision, Submission, commit_direct, decide, read_ledger
 from shared.events import InboundArticle
 from shared.logging import get_logger
 from shared.runtime.consumer import Emit, Reject, Skip

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.ingest import api
-from services.ingest.handlers import IngestStage
 from services.ingest.settings import Settings
+from services.ingest.stages import IngestStage
 from shared import streams
 from shared.runtime.consumer import Retention
 from shared.runtime.service import Consumer, Runtime, Service

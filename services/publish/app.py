@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.publish import api
-from services.publish.handlers import PublishStage
 from services.publish.listing import PublishIndexStage
 from services.publish.settings import Settings
+from services.publish.stages import PublishStage
 from services.publish.webhooks import webhook_consumers
 from shared import streams
 from shared.runtime.consumer import Retention

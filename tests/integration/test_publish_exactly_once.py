@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from services.publish.handlers import PublishStage
+from services.publish.stages import PublishStage
 from shared import streams, wire
 from shared.events import EventType, PublishedEvent, TaggedEvent
 from shared.runtime.consumer import Delivery, StageRunner, ensure_group
