@@ -54,6 +54,7 @@ from rich.table import Table
 from newsflow.redis_server import RedisServer
 from services.enrich.app import load_tagger
 from services.enrich.identifiers import place_index
+from services.enrich.settings import EnrichSettings
 from services.ingest.logic import Accepted, Draft, assign_version, parse_payload
 from shared import streams, wire
 from shared.events import (
@@ -68,7 +69,6 @@ from shared.events import (
     TaggedEvent,
     new_event_id,
 )
-from shared.settings import EnrichSettings
 
 # --- knobs -------------------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ class ServiceName(StrEnum):
 
 
 def _redis_url_from_env() -> str | None:
-    from shared.settings import CliSettings
+    from newsflow.settings import CliSettings
 
     return CliSettings().redis_url
 

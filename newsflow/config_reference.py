@@ -5,7 +5,9 @@ from __future__ import annotations
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
-from shared.settings import EnrichSettings, IngestSettings, PublishSettings
+from services.enrich.settings import EnrichSettings
+from services.ingest.settings import IngestSettings
+from services.publish.settings import PublishSettings
 
 BEGIN = "<!-- BEGIN GENERATED: configuration reference (newsflow config-reference) -->"
 END = "<!-- END GENERATED -->"

@@ -16,12 +16,12 @@ from newsflow.redis_server import RedisServer
 from newsflow.samples import sample_paths
 from newsflow.summary import render
 from services.ingest.logic import split_file
+from services.ingest.settings import IngestSettings
 from services.ingest.stages import Submission, decide
 from shared import streams
 from shared.events import PublishedEvent
 from shared.logging import get_logger
 from shared.runtime.consumer import Skip
-from shared.settings import IngestSettings
 
 log = get_logger(__name__)
 

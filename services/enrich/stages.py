@@ -14,6 +14,7 @@ from services.enrich.related import (
     rank_related,
     reference_links,
 )
+from services.enrich.settings import EnrichSettings
 from shared import streams, wire
 from shared.events import (
     Entities,
@@ -28,7 +29,6 @@ from shared.logging import get_logger
 from shared.runtime.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, decode_events
 from shared.runtime.metrics import ServiceMetrics
 from shared.runtime.tracing import NO_TRACING, Tracing
-from shared.settings import EnrichSettings
 
 log = get_logger(__name__)
 

@@ -29,12 +29,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from services.ingest.logic import Code, FieldError, LedgerEntry, Rejection, parse_payload
+from services.ingest.settings import IngestSettings
 from services.ingest.stages import Decision, Submission, commit_direct, decide, read_ledger
 from shared.events import InboundArticle
 from shared.logging import get_logger
 from shared.runtime.consumer import Emit, Reject, Skip
 from shared.runtime.http import PROBLEM_JSON, HttpContext, guarded, problem
-from shared.settings import IngestSettings
 
 log = get_logger(__name__)
 

@@ -1,5 +1,29 @@
-"""The ingest service's settings: defined in `shared.settings` with the other services' (one place)."""
+"""The ingest service's settings: env prefix `NEWSFLOW_INGEST_`."""
 
-from shared.settings import IngestSettings as Settings
+from __future__ import annotations
 
-__all__ = ["Settings"]
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class IngestSettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSFLOW_INGEST_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    http_port: int = Field(8001, ge=0, le=65535, description="HTTP API, health and metrics port.")
+    max_payload_bytes: int = Field(
+        2_000_000, ge=1_000, description="Largest accepted article payload in bytes."
+    )
+    max_future_hours: float = Field(
+        48.0, ge=0, description="A publication date further ahead than this is rejected."
+    )
+    rate_limit_per_s: float = Field(
+        200.0, gt=0, description="HTTP requests per second per client before 429."
+    )
+
+
+# What `app.py` and the CLI import: each service's settings class under one name.
+Settings = IngestSettings

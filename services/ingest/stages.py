@@ -20,12 +20,12 @@ from services.ingest.logic import (
     assign_version,
     parse_payload,
 )
+from services.ingest.settings import IngestSettings
 from shared import streams, wire
 from shared.events import EventType, PubStatus, RawEvent, new_event_id
 from shared.logging import get_logger
 from shared.runtime.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, Writes, dead_letter_fields
 from shared.runtime.tracing import NO_TRACING, Tracing
-from shared.settings import IngestSettings
 from shared.wire import text_fields
 
 log = get_logger(__name__)

@@ -34,11 +34,11 @@ from services.publish.listing import (
     rfc3339,
 )
 from services.publish.logic import article_uri, to_ninjs
+from services.publish.settings import PublishSettings
 from shared import streams, wire
 from shared.events import EntityType, TaggedEvent
 from shared.logging import get_logger
 from shared.runtime.http import Handler, HttpContext, guarded, problem
-from shared.settings import PublishSettings
 
 log = get_logger(__name__)
 

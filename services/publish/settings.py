@@ -1,5 +1,33 @@
-"""The publish service's settings: defined in `shared.settings` with the other services' (one place)."""
+"""The publish service's settings: env prefix `NEWSFLOW_PUBLISH_`."""
 
-from shared.settings import PublishSettings as Settings
+from __future__ import annotations
 
-__all__ = ["Settings"]
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class PublishSettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSFLOW_PUBLISH_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    http_port: int = Field(8003, ge=0, le=65535, description="Read API, feeds, health and metrics port.")
+    retention_maxlen: int | None = Field(
+        1_000_000,
+        ge=1,
+        description="Approximate max entries kept in articles.published (XADD MAXLEN ~); unset keeps all.",
+    )
+    retention_days: float | None = Field(
+        None, gt=0, description="Trim articles.published entries older than this (XADD MINID ~)."
+    )
+    webhooks_path: Path | None = Field(
+        None, description="YAML/JSON list of webhook subscribers (url, secret env var, filter)."
+    )
+
+
+# What `app.py` and the CLI import: each service's settings class under one name.
+Settings = PublishSettings

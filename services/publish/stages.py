@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 
 from services.publish.logic import build_published, event_type_for
+from services.publish.settings import PublishSettings
 from shared import streams, wire
 from shared.events import PublishedEvent, TaggedEvent
 from shared.logging import get_logger
 from shared.runtime.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, VersionGuard, decode_events
 from shared.runtime.tracing import NO_TRACING, Tracing
-from shared.settings import PublishSettings
 
 log = get_logger(__name__)
 

@@ -40,6 +40,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.publish.settings import PublishSettings
 from shared import streams, wire
 from shared.events import EventType, PublishedEvent
 from shared.logging import get_logger
@@ -54,7 +55,6 @@ from shared.runtime.consumer import (
     Stage,
     dead_letter_fields,
 )
-from shared.settings import PublishSettings
 
 log = get_logger(__name__)
 

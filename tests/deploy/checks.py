@@ -23,12 +23,15 @@ import kubernetes_validate
 from pydantic import AliasChoices
 
 from services.enrich.related import DEFAULT_PREFIX as RELATED_PREFIX
+from services.enrich.settings import EnrichSettings
+from services.ingest.settings import IngestSettings
 from services.publish.listing import INDEX_PREFIX as LISTING_PREFIX
+from services.publish.settings import PublishSettings
 
 # Not in shared.streams yet (webhooks.py says they will move there); imported, not spelt.
 from services.publish.webhooks import WEBHOOK_DLQ_PREFIX, WEBHOOK_FOLLOWED_PREFIX
 from shared import streams
-from shared.settings import EnrichSettings, IngestSettings, PublishSettings, ServiceSettings
+from shared.settings import ServiceSettings
 from tests.deploy.kustomize import render
 
 Obj = dict[str, Any]

@@ -24,12 +24,14 @@ from redis.retry import Retry
 
 from newsflow.redis_server import RedisServer, find_redis_server
 from services.enrich.app import create_service as create_enrich
+from services.enrich.settings import EnrichSettings
 from services.ingest.app import create_service as create_ingest
+from services.ingest.settings import IngestSettings
 from services.publish.app import create_service as create_publish
+from services.publish.settings import PublishSettings
 from shared import streams
 from shared.runtime.consumer import _GUARDED_XADD
 from shared.runtime.service import RunningService, Service, run_service
-from shared.settings import EnrichSettings, IngestSettings, PublishSettings
 from tests.utils.bad_inputs import article_json
 from tests.utils.chaos import read_stream
 from tests.utils.paths import REPO

@@ -14,11 +14,11 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from services.ingest.api import DEAD_LETTER_HEAD_BYTES, MAX_BATCH_ITEMS, build_openapi, make_routes
+from services.ingest.settings import IngestSettings
 from shared import streams
 from shared.events import RawEvent
 from shared.runtime.http import HttpContext
 from shared.runtime.metrics import ServiceMetrics
-from shared.settings import IngestSettings
 from shared.wire import decode, text_fields
 from tests.utils.bad_inputs import BAD_INPUTS, article_json, good_article
 

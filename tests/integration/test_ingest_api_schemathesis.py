@@ -23,9 +23,9 @@ from schemathesis.python import asgi
 from starlette.applications import Starlette
 
 from services.ingest.api import BATCH_PATH, NDJSON, build_openapi, make_routes
+from services.ingest.settings import IngestSettings
 from shared.runtime.http import HttpContext
 from shared.runtime.metrics import ServiceMetrics
-from shared.settings import IngestSettings
 
 pytestmark = pytest.mark.integration
 

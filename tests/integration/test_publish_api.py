@@ -16,12 +16,12 @@ from starlette.applications import Starlette
 
 from services.publish.api import make_routes
 from services.publish.listing import INDEX_PREFIX, IndexRecord, PublishIndexStage
+from services.publish.settings import PublishSettings
 from shared import streams, wire
 from shared.events import EventType, PublishedEvent, TaggedArticle, TaggedEvent
 from shared.runtime.consumer import Delivery, Reject, Skip
 from shared.runtime.http import HttpContext
 from shared.runtime.metrics import ServiceMetrics
-from shared.settings import PublishSettings
 from tests.utils.published import (
     BASE_URL,
     T0,

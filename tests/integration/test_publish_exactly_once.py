@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from services.publish.settings import PublishSettings
 from services.publish.stages import PublishStage
 from shared import streams, wire
 from shared.events import EventType, PublishedEvent, TaggedEvent
 from shared.runtime.consumer import Delivery, StageRunner, ensure_group
-from shared.settings import PublishSettings
 from shared.wire import text_fields
 from tests.utils.published import person, place, tagged_article
 

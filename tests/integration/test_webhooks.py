@@ -12,6 +12,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from services.publish.settings import PublishSettings
 from services.publish.webhooks import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
@@ -22,7 +23,6 @@ from services.publish.webhooks import (
 from shared import streams, wire
 from shared.events import EventType, PublishedEvent
 from shared.runtime.consumer import BatchReport, Delivery, StageRunner, ensure_group
-from shared.settings import PublishSettings
 from shared.wire import text_fields
 from tests.unit.webhooks.builders import (
     SECRET,

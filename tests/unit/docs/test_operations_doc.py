@@ -1,7 +1,9 @@
 from pathlib import Path
 
 from newsflow.config_reference import env_names, splice
-from shared.settings import EnrichSettings, IngestSettings, PublishSettings
+from services.enrich.settings import EnrichSettings
+from services.ingest.settings import IngestSettings
+from services.publish.settings import PublishSettings
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "operations.md"
 

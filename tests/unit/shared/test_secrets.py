@@ -1,5 +1,5 @@
+from services.ingest.settings import IngestSettings
 from shared.runtime.redis_client import redacted_url
-from shared.settings import IngestSettings
 
 
 def test_redacted_url_hides_the_password_and_keeps_the_rest() -> None:
