@@ -24,4 +24,5 @@ def create_service(settings: Settings | None = None) -> Service:
         make_consumers=make_consumers,
         make_routes=lambda ctx, _consumers: api.make_routes(ctx, settings),
         retention={streams.DLQ: Retention()},
+        rate_limit_per_s=settings.rate_limit_per_s,
     )

@@ -79,6 +79,8 @@ class Service:
     make_routes: Callable[[HttpContext, Sequence[Consumer]], Sequence[BaseRoute]] | None = None
     # Tests pass an in-memory exporter to look at spans; otherwise settings.otel_exporter decides.
     span_exporter: SpanExporter | None = None
+    # HTTP requests per second per client before 429; 0 means no limit (only ingest sets one).
+    rate_limit_per_s: float = 0.0
 
 
 async def wait_for_redis(client: aioredis.Redis, stop: asyncio.Event, url: str) -> bool:
@@ -181,7 +183,7 @@ async def run_service(
             metrics=metrics,
             groups=[(spec.input_stream, spec.group) for spec in consumers],
             tokens=settings.token_set(),
-            rate_limit_per_s=float(getattr(settings, "rate_limit_per_s", 0.0)),
+            rate_limit_per_s=service.rate_limit_per_s,
         )
         routes = service.make_routes(ctx, consumers) if service.make_routes else ()
         port = settings.http_port if http_port is None else http_port
