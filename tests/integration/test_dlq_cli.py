@@ -18,7 +18,7 @@ from shared import streams, wire
 from shared.events import PublishedEvent
 from shared.runtime.consumer import Delivery, StageRunner, dead_letter_fields, ensure_group
 from shared.wire import text_fields
-from tests.unit.webhooks.builders import SECRET, Receiver, always, published_event, subscriber
+from tests.utils.webhooks import SECRET, Receiver, always, published_event, subscriber
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(20)]
 

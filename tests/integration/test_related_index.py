@@ -9,7 +9,7 @@ from redis.asyncio.connection import AbstractConnection
 
 from services.enrich.related import Candidate, RelatedIndex, rank_related
 from shared.events import Entity, RelatedLink
-from tests.unit.enrich_related.builders import NOW, entity, entity_id, indexed
+from tests.utils.related import NOW, entity, entity_id, indexed
 
 pytestmark = pytest.mark.integration
 

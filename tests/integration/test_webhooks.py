@@ -24,7 +24,7 @@ from shared import streams, wire
 from shared.events import EventType, PublishedEvent
 from shared.runtime.consumer import BatchReport, Delivery, StageRunner, ensure_group
 from shared.wire import text_fields
-from tests.unit.webhooks.builders import (
+from tests.utils.webhooks import (
     SECRET,
     Receiver,
     always,

@@ -9,7 +9,7 @@ import pytest
 
 from services.enrich.evaluation import EvalReport, format_reports, run_eval, score
 from services.enrich.logic import Tagger
-from tests.unit.enrich.builders import DEV_SET
+from tests.utils.enrich import DEV_SET
 
 SUBSET_DOCS = 40
 # The targets: document F1 at least this much above the plain model's, at this share of its speed.

@@ -9,7 +9,7 @@ import pytest
 from services.enrich.gazetteer import Gazetteer
 from services.enrich.logic import Tagger
 from shared.events import EntityType
-from tests.unit.enrich.builders import seed_article
+from tests.utils.enrich import seed_article
 
 HOUSE_YAML = """
 - name: Anadolu Agency

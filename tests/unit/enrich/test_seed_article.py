@@ -7,7 +7,7 @@ import spacy
 
 from services.enrich.logic import NOT_FOR_NER, RULER, Tagger
 from shared.events import Entities, Entity, EntityType
-from tests.unit.enrich.builders import seed_article
+from tests.utils.enrich import seed_article
 
 SURNAMES = {"Putin", "Shoygu", "Ashtiani", "Khamenei"}
 NOISE = {

@@ -10,7 +10,7 @@ import pytest
 import trafilatura
 
 from services.ingest.logic import Draft, Rejection, parse_payload
-from tests.unit.ingest import pages
+from tests.utils import pages
 
 RECEIVED_AT = datetime(2024, 12, 1, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ import pytest
 
 from services.publish.logic import event_type_for
 from shared.events import EventType, PubStatus
-from tests.unit.publish.builders import raw_article
+from tests.utils.publish import raw_article
 
 USABLE, WITHDRAWN = PubStatus.USABLE, PubStatus.WITHDRAWN
 

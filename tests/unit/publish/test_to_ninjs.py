@@ -20,7 +20,8 @@ from shared.events import (
     RelatedKind,
     TaggedArticle,
 )
-from tests.unit.publish.builders import (
+from tests.utils.ninjs_schema import NinjsVersion, validate_ninjs
+from tests.utils.publish import (
     BASE_URL,
     TAGGER,
     full_tagged,
@@ -32,7 +33,6 @@ from tests.unit.publish.builders import (
     tagged,
     withdrawn_tagged,
 )
-from tests.utils.ninjs_schema import NinjsVersion, validate_ninjs
 
 VERSIONS: list[NinjsVersion] = ["2.2", "3.1"]
 SCENARIOS = scenarios()

@@ -2,7 +2,7 @@ import pytest
 
 from services.enrich.related import indexed_from_published, inline_links, reference_links
 from shared.events import EntityType, InlineLink, PubStatus, RelatedKind
-from tests.unit.enrich_related.builders import NOW, entity, entity_id, published, raw
+from tests.utils.related import NOW, entity, entity_id, published, raw
 
 
 def test_reference_links_only_for_entities_with_a_uri() -> None:

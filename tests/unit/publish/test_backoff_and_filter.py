@@ -14,7 +14,7 @@ from services.publish.webhooks import (
     redact_url,
 )
 from shared.events import EventType
-from tests.unit.webhooks.builders import published_event
+from tests.utils.webhooks import published_event
 
 
 def test_backoff_doubles_from_the_base_up_to_the_cap_without_jitter() -> None:

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from services.enrich.related import Candidate, rank_related
 from shared.events import Entity, RelatedKind, RelatedLink
-from tests.unit.enrich_related.builders import NOW, candidate, entity
+from tests.utils.related import NOW, candidate, entity
 
 
 def rank(

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from pathlib import Path
 
 from shared.events import RawArticle
+from tests.utils.paths import DEV_SET, SEED
 
-REPO = Path(__file__).resolve().parents[3]
-SHARED = REPO.parent / "shared"
-SEED = SHARED / "seed" / "000_dc2421d5b62a3952.txt"
-DEV_SET = SHARED / "eval" / "conll2003_validation_docs.jsonl"
+__all__ = ["DEV_SET", "seed_article"]
 
 
 def seed_article() -> RawArticle:
