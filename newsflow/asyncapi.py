@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from shared import streams
+from shared import deadletter, streams
 from shared.events import SCHEMA_VERSION, InboundArticle, PublishedEvent, RawEvent, TaggedEvent
 
 HEADER_FIELDS = {
@@ -57,24 +57,8 @@ INBOUND_FIELDS = {
 
 DEAD_LETTER_FIELDS = {
     "type": "object",
-    "properties": {
-        name: {"type": "string"}
-        for name in (
-            "stage",
-            "code",
-            "reason",
-            "delivery_count",
-            "source_stream",
-            "source_entry_id",
-            "failed_at",
-            "source",
-            "article_id",
-            "correlation_id",
-            "payload",
-            "payload_encoding",
-        )
-    },
-    "required": ["stage", "code", "reason", "source_stream", "payload"],
+    "properties": {name: {"type": "string"} for name in deadletter.FIELDS},
+    "required": list(deadletter.REQUIRED),
 }
 
 

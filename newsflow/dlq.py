@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from services.publish.webhooks import (
     read_secrets,
 )
 from shared import streams, wire
+from shared.deadletter import DeadLetterError, original_fields
 from shared.events import PublishedEvent
 from shared.logging import configure_logging
 from shared.runtime.redis_client import connection_kwargs
@@ -60,10 +60,6 @@ local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
 redis.call('XDEL', KEYS[1], ARGV[1])
 return id
 """
-
-
-class DeadLetterError(ValueError):
-    """A dead letter that cannot be read or replayed; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,27 +105,6 @@ class ReplaySummary:
 
 def is_dead_letter_stream(stream: str) -> bool:
     return stream == streams.DLQ or (stream.startswith(WEBHOOK_DLQ_PREFIX) and stream != WEBHOOK_DLQ_PREFIX)
-
-
-def original_fields(fields: Mapping[str, str]) -> dict[str, bytes]:
-    """The original entry's fields as exact bytes, from `payload` (and `payload_encoding`)."""
-    try:
-        payload = orjson.loads(fields["payload"])
-    except KeyError:
-        raise DeadLetterError("the dead letter has no 'payload' field") from None
-    except orjson.JSONDecodeError as exc:
-        raise DeadLetterError(f"'payload' is not JSON: {exc}") from exc
-    if not isinstance(payload, dict) or not all(isinstance(v, str) for v in payload.values()):
-        raise DeadLetterError("'payload' is not a JSON object of strings")
-    encoding = fields.get("payload_encoding")
-    if encoding is None:
-        return {k: v.encode("utf-8") for k, v in payload.items()}
-    if encoding != "base64":
-        raise DeadLetterError(f"unknown payload_encoding {encoding!r}")
-    try:
-        return {k: base64.b64decode(v, validate=True) for k, v in payload.items()}
-    except binascii.Error as exc:
-        raise DeadLetterError(f"'payload' is not valid base64: {exc}") from exc
 
 
 def _readable(value: bytes) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -219,19 +219,3 @@ class Envelope(_Model, Generic[DataT]):
 RawEvent = Envelope[RawArticle]
 TaggedEvent = Envelope[TaggedArticle]
 PublishedEvent = Envelope[PublishedArticle]
-
-
-class DeadLetter(_Model):
-    """What `articles.dlq` holds: enough to understand the failure and replay the original."""
-
-    stage: Annotated[str, Field(description="ingest, enrich or publish")]
-    reason: str
-    error: str | None = None
-    delivery_count: int = 1
-    source_stream: str
-    source_entry_id: str | None = None
-    source: str | None = None
-    article_id: str | None = None
-    correlation_id: str | None = None
-    payload: dict[str, str] = Field(description="The original entry's fields, unchanged.")
-    failed_at: datetime = Field(default_factory=_now)

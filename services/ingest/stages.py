@@ -223,14 +223,12 @@ def dead_letter_for_submission(sub: Submission, reject: Reject, stage: str) -> d
         streams.INBOUND_SOURCE.encode(): sub.source.encode(),
     }
     delivery = Delivery(streams.INBOUND, "-", text_fields(raw), 1, raw=raw)
-    fields = dead_letter_fields(
+    return dead_letter_fields(
         stage=stage,
         delivery=delivery,
         reason=reject.reason,
         code=reject.code,
         source=sub.source,
         article_id=reject.article_id,
+        extra={"filename": sub.filename} if sub.filename else None,
     )
-    if sub.filename:
-        fields["filename"] = sub.filename
-    return fields

@@ -466,17 +466,14 @@ def webhook_dead_letter(
     sub: WebhookSubscriber, delivery: Delivery, result: DeliveryResult, *, code: str, reason: str
 ) -> dict[str, str]:
     """The main dead-letter layout plus subscriber, url (redacted), status or error, attempts."""
-    fields = dead_letter_fields(stage=sub.stage_name, delivery=delivery, reason=reason, code=code)
-    fields["subscriber"] = sub.name
-    fields["url"] = redact_url(sub.url)
-    fields["attempts"] = str(result.attempts)
+    extra = {"subscriber": sub.name, "url": redact_url(sub.url), "attempts": str(result.attempts)}
     if result.status is not None:
-        fields["status"] = str(result.status)
+        extra["status"] = str(result.status)
     if result.error is not None:
-        fields["error"] = result.error
+        extra["error"] = result.error
     if result.response_excerpt:
-        fields["response"] = result.response_excerpt
-    return fields
+        extra["response"] = result.response_excerpt
+    return dead_letter_fields(stage=sub.stage_name, delivery=delivery, reason=reason, code=code, extra=extra)
 
 
 # --- the stage ----------------------------------------------------------------------------------

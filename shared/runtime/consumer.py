@@ -20,7 +20,6 @@ Design (decided once, for all three services):
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import secrets
@@ -28,16 +27,14 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
-from shared import streams, wire
+from shared import deadletter, streams, wire
 from shared.logging import get_logger
 from shared.wire import EnvelopeT, Fields, text_fields
 
@@ -202,42 +199,24 @@ def dead_letter_fields(
     source: str | None = None,
     article_id: str | None = None,
     correlation_id: str | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> Fields:
-    """Flat fields, readable by any client; the original entry is kept whole in `payload`."""
-    fields: Fields = {
-        "stage": stage,
-        "code": code,
-        "reason": reason,
-        "delivery_count": str(delivery.delivery_count),
-        "source_stream": delivery.stream,
-        "source_entry_id": delivery.entry_id,
-        "failed_at": datetime.now(UTC).isoformat(),
-        **_original_payload(delivery),
-    }
-    source = source or delivery.fields.get(streams.INBOUND_SOURCE)
-    article_id = article_id or delivery.fields.get(streams.FIELD_ARTICLE_ID)
-    correlation_id = correlation_id or delivery.fields.get(streams.FIELD_CORRELATION_ID)
-    if source:
-        fields["source"] = source
-    if article_id:
-        fields["article_id"] = article_id
-    if correlation_id:
-        fields["correlation_id"] = correlation_id
-    return fields
-
-
-def _original_payload(delivery: Delivery) -> Fields:
-    """The entry's fields as JSON; base64 values when any is not UTF-8, so no byte is lost."""
-    if delivery.raw is not None:
-        try:
-            exact = {k.decode(): v.decode() for k, v in delivery.raw.items()}
-        except UnicodeDecodeError:
-            encoded = {
-                k.decode("utf-8", "replace"): base64.b64encode(v).decode() for k, v in delivery.raw.items()
-            }
-            return {"payload": orjson.dumps(encoded).decode(), "payload_encoding": "base64"}
-        return {"payload": orjson.dumps(exact).decode()}
-    return {"payload": orjson.dumps(delivery.fields).decode()}
+    """The dead letter of `delivery`, in the one format `shared.deadletter` defines."""
+    return deadletter.encode(
+        deadletter.DeadLetter(
+            stage=stage,
+            code=code,
+            reason=reason,
+            source_stream=delivery.stream,
+            source_entry_id=delivery.entry_id,
+            original=delivery.raw if delivery.raw is not None else delivery.fields,
+            delivery_count=delivery.delivery_count,
+            source=source,
+            article_id=article_id,
+            correlation_id=correlation_id,
+            extra=extra or {},
+        )
+    )
 
 
 @dataclass
