@@ -8,14 +8,13 @@ The earlier-articles index lives in Redis as plain hashes and sorted sets (no mo
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 import orjson
-from redis.exceptions import WatchError
 
 from shared import streams
 from shared.events import (
@@ -26,10 +25,10 @@ from shared.events import (
     RelatedKind,
     RelatedLink,
 )
+from shared.runtime.consumer import MAX_STALE_RETRIES, Op, Read, Writes, commit_fresh, writes_of
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.asyncio.client import Pipeline
 
 # --- keys (each under the index's prefix) ------------------------------------------------------
 # Root of every key below; a test or a second index passes its own.
@@ -43,10 +42,6 @@ ENTITY_KEY: Final = "{prefix}:entity:{entity_id}"
 # Sorted set of every indexed article_id, score published_at in epoch seconds: ZCARD is the number
 # of indexed articles (N for IDF); the scores allow trimming by age later.
 ARTICLES_KEY: Final = "{prefix}:articles"
-
-# Optimistic-lock attempts of one upsert/remove: a failed attempt means another writer of the same
-# article committed first, so this bounds how many concurrent writers of one article id we outlast.
-MAX_WATCH_RETRIES: Final = 16
 
 # Shared entity names spelt out in a reason before it says "and N more".
 REASON_NAMES: Final = 3
@@ -155,50 +150,54 @@ class RelatedIndex:
         return ENTITY_KEY.format(prefix=self._prefix, entity_id=entity_id)
 
     async def upsert(self, article: IndexedArticle) -> None:
-        """Index (or re-index) an article: its previous entity memberships are replaced.
-
-        WATCH on the article's hash, then one MULTI/EXEC, so a concurrent upsert or remove of the
-        same article cannot leave stale memberships; see
-        https://redis.io/docs/latest/develop/interactions/transactions/ (optimistic locking).
-        """
-        await self._write(article.article_id, article)
+        """Index (or re-index) an article now, outside a stage: its old memberships are replaced."""
+        await self._commit([(article.article_id, article)])
 
     async def remove(self, article_id: str) -> None:
-        """Drop a withdrawn article: no longer a candidate, no longer counted in frequencies."""
-        await self._write(article_id, None)
+        """Drop a withdrawn article now: no longer a candidate, no longer counted in frequencies."""
+        await self._commit([(article_id, None)])
 
-    async def _write(self, article_id: str, article: IndexedArticle | None) -> None:
-        key = self._article_key(article_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for _ in range(MAX_WATCH_RETRIES):
-                try:
-                    await pipe.watch(key)
-                    # Typed "awaitable or value" in redis-py; on a watching pipeline it runs now.
-                    stored = await cast("Awaitable[bytes | str | None]", pipe.hget(key, "entities"))
-                    pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py
-                    old = {e_id for e_id, _, _ in _decode_entities(stored)}
-                    self._queue_write(pipe, article_id, old, article)
-                    await pipe.execute()
-                    return
-                except WatchError:
-                    continue
-        raise RuntimeError(f"related index: article {article_id} changed under us {MAX_WATCH_RETRIES} times")
+    async def _commit(self, changes: Sequence[tuple[str, IndexedArticle | None]]) -> None:
+        async def plan() -> Writes:
+            ops, reads = await self.plan(changes)
+            return writes_of([op for planned in ops for op in planned], reads)
 
-    def _queue_write(
-        self,
-        pipe: Pipeline,
-        article_id: str,
-        old_entities: set[str],
-        article: IndexedArticle | None,
-    ) -> None:
+        if not await commit_fresh(self._redis, plan):
+            raise RuntimeError(f"related index: articles changed under us {MAX_STALE_RETRIES} times")
+
+    async def plan(
+        self, changes: Sequence[tuple[str, IndexedArticle | None]]
+    ) -> tuple[list[list[Op]], list[Read]]:
+        """The commands that apply `changes` (an article to index, or None to drop it), in order,
+        one list per change, and the reads they rest on.
+
+        The runner commits them only while each article's stored entities are still the ones read
+        here (WATCH), so a concurrent re-index of the same article cannot leave stale memberships.
+        """
+        keys = list(dict.fromkeys(self._article_key(article_id) for article_id, _ in changes))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hget(key, "entities")
+            stored = dict(zip(keys, await pipe.execute(), strict=True))
+        reads = [Read(key, "hget", (key, "entities"), stored[key]) for key in keys]
+        current = {key: {e_id for e_id, _, _ in _decode_entities(raw)} for key, raw in stored.items()}
+        ops: list[list[Op]] = []
+        for article_id, article in changes:
+            key = self._article_key(article_id)
+            ops.append(self._ops(article_id, current[key], article))
+            current[key] = {e_id for e_id, _, _ in article.entities} if article else set()
+        return ops, reads
+
+    def _ops(self, article_id: str, old_entities: set[str], article: IndexedArticle | None) -> list[Op]:
         key = self._article_key(article_id)
         new = _best_salience((e_id, sal) for e_id, _, sal in article.entities) if article else {}
-        pipe.delete(key)
+        ops = [Op(key, "delete", (key,))]
         for entity_id in sorted(old_entities - new.keys()):
-            pipe.zrem(self._entity_key(entity_id), article_id)
+            entity_key = self._entity_key(entity_id)
+            ops.append(Op(entity_key, "zrem", (entity_key, article_id)))
         if article is None:
-            pipe.zrem(self._articles_key, article_id)
-            return
+            ops.append(Op(self._articles_key, "zrem", (self._articles_key, article_id)))
+            return ops
         published = _utc(article.published_at)
         fields: dict[str, str | bytes] = {
             "title": article.title,
@@ -207,10 +206,12 @@ class RelatedIndex:
         }
         if article.url is not None:
             fields["url"] = article.url
-        pipe.hset(key, mapping=fields)
+        ops.append(Op(key, "hset", (key, None, None, fields)))
         for entity_id in sorted(new):
-            pipe.zadd(self._entity_key(entity_id), {article_id: published.timestamp()})
-        pipe.zadd(self._articles_key, {article_id: published.timestamp()})
+            entity_key = self._entity_key(entity_id)
+            ops.append(Op(entity_key, "zadd", (entity_key, {article_id: published.timestamp()})))
+        ops.append(Op(self._articles_key, "zadd", (self._articles_key, {article_id: published.timestamp()})))
+        return ops
 
     async def total_docs(self) -> int:
         """How many articles are indexed (N of the IDF in `rank_related`)."""

@@ -26,7 +26,7 @@ from shared.events import (
     TaggedEvent,
 )
 from shared.logging import get_logger
-from shared.runtime.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, decode_events
+from shared.runtime.consumer import Delivery, Emit, Outcome, Output, Reject, decode_events
 from shared.runtime.metrics import ServiceMetrics
 from shared.runtime.tracing import NO_TRACING, Tracing
 
@@ -131,17 +131,27 @@ class RelatedIndexStage:
         self.base_url = base_url
 
     async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
+        events = decode_events(batch, PublishedEvent)
+        changes = [
+            (
+                e.article_id,
+                None
+                if e.data.pubstatus is PubStatus.WITHDRAWN
+                else indexed_from_published(e.data, base_url=self.base_url),
+            )
+            for e in events
+            if not isinstance(e, Reject)
+        ]
+        ops, reads = await self.index.plan(changes)
+        planned = iter(ops)
         outcomes: list[Outcome] = []
-        for delivery in batch:
-            try:
-                event = wire.decode(delivery.fields, PublishedEvent)
-            except wire.WireError as exc:
-                outcomes.append(Reject(str(exc), "invalid_event"))
+        for event in events:
+            if isinstance(event, Reject):
+                outcomes.append(event)
                 continue
-            if event.data.pubstatus is PubStatus.WITHDRAWN:
-                await self.index.remove(event.article_id)
-                outcomes.append(Skip("removed from related index", article_id=event.article_id))
-            else:
-                await self.index.upsert(indexed_from_published(event.data, base_url=self.base_url))
-                outcomes.append(Skip("indexed for related links", article_id=event.article_id))
+            # Every read rides on the first outcome: the runner checks them all before committing.
+            outcomes.append(
+                Emit((), article_id=event.article_id, ops=tuple(next(planned)), reads=tuple(reads))
+            )
+            reads = []
         return outcomes

@@ -15,23 +15,34 @@ import base64
 import binascii
 import re
 import unicodedata
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from pydantic import BaseModel, ConfigDict
-from redis.exceptions import WatchError
 
-from shared import streams, wire
+from shared import streams
 from shared.events import EntityType, EventType, PublishedArticle, PublishedEvent, PubStatus
 from shared.logging import get_logger
-from shared.runtime.consumer import Delivery, Outcome, Reject, Skip
+from shared.runtime.consumer import (
+    MAX_STALE_RETRIES,
+    Delivery,
+    Emit,
+    Op,
+    Outcome,
+    Read,
+    Reject,
+    Skip,
+    Writes,
+    commit_fresh,
+    decode_events,
+    writes_of,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.asyncio.client import Pipeline
 
 log = get_logger(__name__)
 
@@ -55,9 +66,6 @@ NAME_KEY: Final = "{prefix}:name:{name}"
 TYPED_ENTITY_KEY: Final = "{prefix}:type:{type}:entity:{entity_id}"
 TYPED_NAME_KEY: Final = "{prefix}:type:{type}:name:{name}"
 
-# Optimistic-lock attempts of one batch write: a failed attempt means another replica wrote one of
-# the batch's articles first (https://redis.io/docs/latest/develop/interactions/transactions/).
-MAX_WATCH_RETRIES: Final = 16
 # Sorted-set rows read per ZRANGE while paging: the page plus room for rows tied with the cursor.
 RANGE_SLACK: Final = 8
 # A feed summary longer than this (characters) is cut at a word boundary and ends with "…".
@@ -317,46 +325,52 @@ class PublishIndex:
         return RECORD_KEY.format(prefix=self.prefix, article_id=article_id)
 
     async def apply(self, events: Sequence[PublishedEvent]) -> int:
-        """Index the events (at most one per article); returns how many changed the index.
+        """Index the events now, outside a stage (at most one per article); how many changed it."""
+        changed = 0
 
-        WATCH on the batch's records, read them, then one MULTI/EXEC of every change, so a replica
-        indexing one of the same articles concurrently makes us re-read instead of leaving stale
-        memberships; an event at or below the indexed version changes nothing (redelivery).
+        async def plan() -> Writes:
+            nonlocal changed
+            ops, reads = await self.plan(events)
+            changed = sum(1 for planned in ops if planned)
+            return writes_of([op for planned in ops for op in planned], reads)
+
+        if not await commit_fresh(self._redis, plan):
+            raise RuntimeError(f"listing index: batch changed under us {MAX_STALE_RETRIES} times")
+        return changed
+
+    async def plan(self, events: Sequence[PublishedEvent]) -> tuple[list[list[Op]], list[Read]]:
+        """The commands that index each event (none when it changes nothing, as for a redelivered
+        or older version), and the reads they rest on: the batch's stored records, which the
+        runner WATCHes, so a replica indexing one of the same articles makes us plan again
+        instead of leaving stale memberships.
         """
-        if not events:
-            return 0
         ids = [e.article_id for e in events]
         if len(set(ids)) != len(ids):
-            raise ValueError("apply takes at most one event per article")
+            raise ValueError("plan takes at most one event per article")
+        if not events:
+            return [], []
         keys = [self.record_key(i) for i in ids]
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for _ in range(MAX_WATCH_RETRIES):
-                try:
-                    await pipe.watch(*keys)
-                    # On a watching pipeline each command runs at once (typed "awaitable or value").
-                    # One GET per key, not MGET: redis-py refuses multi-key commands in a cluster pipeline.
-                    stored = [await cast("Awaitable[bytes | str | None]", pipe.get(key)) for key in keys]
-                    pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py
-                    changed = 0
-                    for event, raw in zip(events, stored, strict=True):
-                        previous = IndexRecord.model_validate_json(raw) if raw is not None else None
-                        update = plan_update(self.prefix, event, previous)
-                        if update is not None:
-                            self._queue(pipe, update)
-                            changed += 1
-                    await pipe.execute()
-                    return changed
-                except WatchError:
-                    continue
-        raise RuntimeError(f"listing index: batch changed under us {MAX_WATCH_RETRIES} times")
+        # One GET per key, not MGET: redis-py refuses multi-key commands in a cluster pipeline.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+            stored = await pipe.execute()
+        ops: list[list[Op]] = []
+        for event, raw in zip(events, stored, strict=True):
+            previous = IndexRecord.model_validate_json(raw) if raw is not None else None
+            update = plan_update(self.prefix, event, previous)
+            ops.append(self._ops(update) if update is not None else [])
+        reads = [Read(key, "get", (key,), raw) for key, raw in zip(keys, stored, strict=True)]
+        return ops, reads
 
-    def _queue(self, pipe: Pipeline, update: IndexUpdate) -> None:
+    def _ops(self, update: IndexUpdate) -> list[Op]:
         record = update.record
-        pipe.set(self.record_key(record.article_id), record.model_dump_json())
-        for key in update.remove:
-            pipe.zrem(key, record.article_id)
-        for key in update.add:
-            pipe.zadd(key, {record.article_id: record.listed_ms})
+        key = self.record_key(record.article_id)
+        return [
+            Op(key, "set", (key, record.model_dump_json())),
+            *(Op(k, "zrem", (k, record.article_id)) for k in update.remove),
+            *(Op(k, "zadd", (k, {record.article_id: record.listed_ms})) for k in update.add),
+        ]
 
     async def listing_key(self, entity: str | None, entity_type: EntityType | None) -> str:
         """The one sorted set answering the filter: an exact entity id wins, else a name."""
@@ -437,18 +451,27 @@ class PublishIndexStage:
         self.index = PublishIndex(client, prefix=prefix)
 
     async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
-        outcomes: list[Outcome] = []
+        events = decode_events(batch, PublishedEvent)
         newest: dict[str, PublishedEvent] = {}
-        for delivery in batch:
-            try:
-                event = wire.decode(delivery.fields, PublishedEvent)
-            except wire.WireError as exc:
-                outcomes.append(Reject(str(exc), "invalid_event"))
+        for event in events:
+            if isinstance(event, Reject):
                 continue
             held = newest.get(event.article_id)
             if held is None or event.article_version >= held.article_version:
                 newest[event.article_id] = event
-            outcomes.append(Skip("indexed", article_id=event.article_id))
-        changed = await self.index.apply(list(newest.values()))
-        log.debug("listing index updated", events=len(newest), changed=changed)
+        ops, reads = await self.index.plan(list(newest.values()))
+        planned = {id(e): tuple(o) for e, o in zip(newest.values(), ops, strict=True)}
+        outcomes: list[Outcome] = []
+        for event in events:
+            if isinstance(event, Reject):
+                outcomes.append(event)
+            elif planned.get(id(event)):
+                # Every read rides on the first Emit: the runner checks them all before committing.
+                outcomes.append(
+                    Emit((), article_id=event.article_id, ops=planned[id(event)], reads=tuple(reads))
+                )
+                reads = []
+            else:
+                outcomes.append(Skip("already indexed", article_id=event.article_id))
+        log.debug("listing index planned", events=len(newest), changed=sum(1 for o in ops if o))
         return outcomes

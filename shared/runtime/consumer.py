@@ -32,13 +32,17 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import ResponseError
+from redis.exceptions import ResponseError, WatchError
 
 from shared import deadletter, streams, wire
 from shared.logging import get_logger
 from shared.wire import EnvelopeT, Fields, text_fields
 
 log = get_logger(__name__)
+
+# Plans of one batch before giving up when other writers keep changing what its stage read (the
+# entries stay pending for the reclaimer); bounds how many concurrent writers of one key we outlast.
+MAX_STALE_RETRIES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +78,39 @@ class VersionGuard:
 
 
 @dataclass(frozen=True, slots=True)
+class Op:
+    """One Redis command of the commit: `pipeline.<method>(*args)`; `key` routes it on a cluster."""
+
+    key: str
+    method: str
+    args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A value a stage read to plan its ops (`client.<method>(*args)` returned `value`).
+
+    The commit WATCHes `key` and checks the value is still the same before running the ops
+    (optimistic locking, https://redis.io/docs/latest/develop/interactions/transactions/); if
+    another writer changed it, the runner plans the batch again from the new state.
+    """
+
+    key: str
+    method: str
+    args: tuple[Any, ...]
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Emit:
     outputs: tuple[Output, ...]
     # (key, field, value): state written atomically with the outputs, e.g. ingest's ledger.
     hset: tuple[tuple[str, str, str], ...] = ()
     guard: VersionGuard | None = None
     article_id: str | None = None
+    # State kept by index stages: commands run in the commit, valid only while `reads` hold.
+    ops: tuple[Op, ...] = ()
+    reads: tuple[Read, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,41 +250,91 @@ def dead_letter_fields(
     )
 
 
+class StaleReadError(Exception):
+    """What a stage read changed before the commit (WATCH); nothing of that transaction was written."""
+
+
 @dataclass
 class Writes:
     """Redis commands to run as one transaction, each with the key that routes it.
 
     On one Redis they run as one MULTI/EXEC. On a Redis Cluster a transaction cannot span hash
-    slots, so they run as one MULTI/EXEC per slot, the slot of `last_key` (the input stream,
-    whose XACK ends the commit) last: a crash in between leaves the input unacknowledged, and
-    the redelivery is caught by ingest's ledger and publish's version guard.
+    slots, so they run as one MULTI/EXEC per slot: the slots of `reads` first (so a stale read
+    aborts before anything is written), the slot of `last_key` (the input stream, whose XACK ends
+    the commit) last: a crash in between leaves the input unacknowledged, and the redelivery is
+    caught by ingest's ledger, publish's version guard and the indexes' own versions.
     """
 
     ops: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
+    reads: list[Read] = field(default_factory=list)
 
     def add(self, key: str, method: str, *args: Any, **kwargs: Any) -> None:
         self.ops.append((key, method, args, kwargs))
 
     async def commit(self, client: aioredis.Redis, *, last_key: str | None = None) -> list[Any]:
+        """Run the commands; raises `StaleReadError` (having written nothing) when a read changed."""
         if not self.ops:
             return []
         if not isinstance(client, RedisCluster):
-            return await self._run(client, self.ops)
+            return await self._run(client, self.ops, self.reads)
         groups: dict[int, list[tuple[str, str, tuple[Any, ...], dict[str, Any]]]] = {}
         for op in self.ops:
             groups.setdefault(key_slot(op[0].encode()), []).append(op)
+        reads: dict[int, list[Read]] = {}
+        for read in self.reads:
+            reads.setdefault(key_slot(read.key.encode()), []).append(read)
         last_slot = key_slot(last_key.encode()) if last_key else None
         results: list[Any] = []
-        for slot in sorted(groups, key=lambda s: s == last_slot):
-            results += await self._run(client, groups[slot])
+        for slot in sorted(groups, key=lambda s: (s == last_slot, s not in reads)):
+            results += await self._run(client, groups[slot], reads.get(slot, ()))
         return results
 
     @staticmethod
-    async def _run(client: Any, ops: Sequence[tuple[str, str, tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
-        pipe = client.pipeline(transaction=True)
-        for _, method, args, kwargs in ops:
-            getattr(pipe, method)(*args, **kwargs)
-        return list(await pipe.execute())
+    async def _run(
+        client: Any,
+        ops: Sequence[tuple[str, str, tuple[Any, ...], dict[str, Any]]],
+        reads: Sequence[Read] = (),
+    ) -> list[Any]:
+        async with client.pipeline(transaction=True) as pipe:
+            try:
+                if reads:
+                    await pipe.watch(*dict.fromkeys(r.key for r in reads))
+                    # On a watching pipeline each command runs at once.
+                    for read in reads:
+                        if await getattr(pipe, read.method)(*read.args) != read.value:
+                            raise StaleReadError(read.key)
+                    pipe.multi()
+                for _, method, args, kwargs in ops:
+                    getattr(pipe, method)(*args, **kwargs)
+                return list(await pipe.execute())
+            except WatchError as exc:
+                raise StaleReadError(str(exc)) from exc
+
+
+async def commit_fresh(
+    client: aioredis.Redis, plan: Callable[[], Awaitable[Writes]], *, last_key: str | None = None
+) -> bool:
+    """Commit what `plan` returns, planning again while what it read goes stale in between.
+
+    False when it was still stale after `MAX_STALE_RETRIES` plans (nothing written then).
+    """
+    for _ in range(MAX_STALE_RETRIES):
+        writes = await plan()
+        try:
+            await writes.commit(client, last_key=last_key)
+        except StaleReadError as exc:
+            # Another writer changed what the plan read: plan again from the new state.
+            log.debug("state changed under a plan; planning again", key=str(exc))
+            continue
+        return True
+    return False
+
+
+def writes_of(ops: Sequence[Op], reads: Sequence[Read] = ()) -> Writes:
+    writes = Writes(reads=list(reads))
+    for op in ops:
+        writes.add(op.key, op.method, *op.args)
+    return writes
 
 
 BatchObserver = Callable[[str, BatchReport], Awaitable[None] | None]
@@ -285,7 +366,8 @@ class StageRunner:
         self.last_handled = time.monotonic()
         self._log = log.bind(stage=stage.name, stream=input_stream, group=group, consumer=consumer)
 
-    async def _process(self, batch: Sequence[Delivery]) -> list[Outcome]:
+    async def process(self, batch: Sequence[Delivery]) -> list[Outcome]:
+        """The stage's outcomes; a batch that raises is re-run one entry at a time."""
         try:
             outcomes = list(await self.stage.process(batch))
         except Exception as exc:
@@ -295,7 +377,7 @@ class StageRunner:
             self._log.warning("batch failed; retrying entries one by one", size=len(batch), error=repr(exc))
             outcomes = []
             for delivery in batch:
-                outcomes.extend(await self._process([delivery]))
+                outcomes.extend(await self.process([delivery]))
         if len(outcomes) != len(batch):
             raise RuntimeError(f"stage {self.stage.name} returned {len(outcomes)} outcomes for {len(batch)}")
         return outcomes
@@ -303,7 +385,27 @@ class StageRunner:
     async def handle(self, batch: Sequence[Delivery]) -> BatchReport:
         self.last_handled = time.monotonic()
         started = time.perf_counter()
-        outcomes = await self._process(batch)
+        report = BatchReport()
+
+        async def plan_batch() -> Writes:
+            nonlocal report
+            report, writes = self.plan(batch, await self.process(batch))
+            return writes
+
+        if not await commit_fresh(self.client, plan_batch, last_key=self.input_stream):
+            error = f"state changed under the batch {MAX_STALE_RETRIES} times"
+            report, writes = self.plan(batch, [Retry(error) for _ in batch])
+            await writes.commit(self.client, last_key=self.input_stream)
+        report.duration_s = time.perf_counter() - started
+        self._log_report(report)
+        if self.observer is not None:
+            result = self.observer(self.stage.name, report)
+            if result is not None:
+                await result
+        return report
+
+    def plan(self, batch: Sequence[Delivery], outcomes: Sequence[Outcome]) -> tuple[BatchReport, Writes]:
+        """What committing `outcomes` writes: outputs, state, dead letters and the XACK."""
         report = BatchReport(outcomes=list(zip(batch, outcomes, strict=True)))
         now_ms = int(time.time() * 1000)
         writes = Writes()
@@ -329,14 +431,9 @@ class StageRunner:
                 report.retried += 1
         if acks:
             writes.add(self.input_stream, "xack", self.input_stream, self.group, *acks)
-            await writes.commit(self.client, last_key=self.input_stream)
-        report.duration_s = time.perf_counter() - started
-        self._log_report(report)
-        if self.observer is not None:
-            result = self.observer(self.stage.name, report)
-            if result is not None:
-                await result
-        return report
+        else:
+            writes.reads.clear()  # nothing is written, so nothing read can be stale
+        return report, writes
 
     def _queue_emit(self, writes: Writes, outcome: Emit, now_ms: int) -> None:
         guard = outcome.guard
@@ -362,6 +459,9 @@ class StageRunner:
             writes.add(output.stream, "eval", _GUARDED_XADD, len(keys), *keys, *args)
         for key, hash_field, value in outcome.hset:
             writes.add(key, "hset", key, hash_field, value)
+        for op in outcome.ops:
+            writes.add(op.key, op.method, *op.args)
+        writes.reads.extend(outcome.reads)
 
     def _queue_dead_letter(
         self,

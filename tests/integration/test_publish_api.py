@@ -19,9 +19,10 @@ from services.publish.listing import INDEX_PREFIX, IndexRecord, PublishIndexStag
 from services.publish.settings import PublishSettings
 from shared import streams, wire
 from shared.events import EventType, PublishedEvent, TaggedArticle, TaggedEvent
-from shared.runtime.consumer import Delivery, Reject, Skip
+from shared.runtime.consumer import Delivery, Emit, Reject, Skip
 from shared.runtime.http import HttpContext
 from shared.runtime.metrics import ServiceMetrics
+from shared.runtime.testing import commit_stage
 from tests.utils.published import (
     BASE_URL,
     T0,
@@ -90,8 +91,8 @@ class Pipeline:
             pipe.hset(streams.PUBLISH_LATEST, event.article_id, event.model_dump_json())
             pipe.hset(streams.PUBLISH_TAGGED, event.article_id, tagged_event_json(tagged))
         await pipe.execute()
-        outcomes = await self.stage.process(self._deliveries(events))
-        assert all(isinstance(o, Skip) for o in outcomes)
+        report = await commit_stage(self.client, self.stage, self._deliveries(events))
+        assert (report.rejected, report.retried, report.dead_lettered) == (0, 0, 0)
         return events
 
     def _deliveries(self, events: Sequence[PublishedEvent]) -> list[Delivery]:
@@ -352,15 +353,15 @@ async def test_redelivered_and_older_versions_leave_the_index_unchanged(
     v1 = published_event(tagged_article("a1", entities=[SHOYGU]))
     v2 = published_event(tagged_article("a1", version=2, entities=[PUTIN]))
     stage = pipeline.stage
-    await stage.process([delivery(v1, "1-0"), delivery(v2, "2-0")])
+    await commit_stage(redis_client, stage, [delivery(v1, "1-0"), delivery(v2, "2-0")])
     snapshot = {k: await redis_client.dump(k) for k in await redis_client.keys(f"{INDEX_PREFIX}:*")}
 
-    outcomes = await stage.process(
-        [delivery(v2, "2-0", delivery_count=2), delivery(v1, "1-0", delivery_count=3)]
+    report = await commit_stage(
+        redis_client, stage, [delivery(v2, "2-0", delivery_count=2), delivery(v1, "1-0", delivery_count=3)]
     )
-    await stage.process([delivery(v1, "1-0")])
+    await commit_stage(redis_client, stage, [delivery(v1, "1-0")])
 
-    assert outcomes == [Skip("indexed", article_id="a1"), Skip("indexed", article_id="a1")]
+    assert [o for _, o in report.outcomes] == [Skip("already indexed", article_id="a1")] * 2
     after = {k: await redis_client.dump(k) for k in await redis_client.keys(f"{INDEX_PREFIX}:*")}
     assert after == snapshot
     assert await listing(api, entity="Vladimir Putin") == ["a1"]
@@ -378,7 +379,10 @@ async def test_concurrent_indexers_of_one_article_leave_only_the_newest_membersh
     replicas = [PublishIndexStage(redis_client), PublishIndexStage(redis_client)]
 
     await asyncio.gather(
-        *(replicas[i % 2].process([delivery(e, f"{e.article_version}-0")]) for i, e in enumerate(order))
+        *(
+            commit_stage(redis_client, replicas[i % 2], [delivery(e, f"{e.article_version}-0")])
+            for i, e in enumerate(order)
+        )
     )
 
     assert await listing(api, entity="Person 24") == ["a1"]
@@ -405,13 +409,15 @@ async def test_undecodable_entries_are_rejected_and_their_neighbours_indexed(
         delivery(good, "3-0"),
     ]
 
-    first, second, third = await pipeline.stage.process(batch)
+    report = await commit_stage(pipeline.client, pipeline.stage, batch)
+    first, second, third = (o for _, o in report.outcomes)
 
     assert isinstance(first, Reject)
     assert first.code == "invalid_event"
     assert isinstance(second, Reject)
     assert second.code == "invalid_event"
-    assert third == Skip("indexed", article_id="a1")
+    assert isinstance(third, Emit)
+    assert third.article_id == "a1"
     assert await listing(api) == ["a1"]
 
 
