@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.publish import api
-from services.publish.listing import PublishIndexStage
 from services.publish.settings import Settings
-from services.publish.stages import PublishStage
-from services.publish.webhooks import webhook_consumers
+from services.publish.stages import PublishIndexStage, PublishStage, webhook_consumers
 from shared import streams
 from shared.runtime.consumer import Retention
 from shared.runtime.service import Consumer, Runtime, Service

@@ -1,6 +1,6 @@
 """The subscribers' listing index: published articles newest first, by entity, entity name and type.
 
-`PublishIndexStage` reads `articles.published` (its own consumer group) and keeps plain Redis keys:
+`PublishIndexStage` (stages.py) reads `articles.published` (its own group) and keeps plain Redis keys:
 one JSON record per article and one sorted set per filter the read API offers, each scored by the
 article's listing time, so that every listing query is a single `ZRANGE ... BYSCORE REV` on one
 sorted set. Deciding what to write (`plan_update`) is a pure function; `PublishIndex` does the I/O.
@@ -28,16 +28,10 @@ from shared.events import EntityType, EventType, PublishedArticle, PublishedEven
 from shared.logging import get_logger
 from shared.runtime.consumer import (
     MAX_STALE_RETRIES,
-    Delivery,
-    Emit,
     Op,
-    Outcome,
     Read,
-    Reject,
-    Skip,
     Writes,
     commit_fresh,
-    decode_events,
     writes_of,
 )
 
@@ -435,43 +429,3 @@ class PublishIndex:
                 break
             offset += chunk
         return rows[:want]
-
-
-# --------------------------------------------------------------------------------------------
-# The stage
-# --------------------------------------------------------------------------------------------
-
-
-class PublishIndexStage:
-    """Keeps the listing index in step with what was published, updated or withdrawn."""
-
-    name = "publish-index"
-
-    def __init__(self, client: Redis, *, prefix: str = INDEX_PREFIX) -> None:
-        self.index = PublishIndex(client, prefix=prefix)
-
-    async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
-        events = decode_events(batch, PublishedEvent)
-        newest: dict[str, PublishedEvent] = {}
-        for event in events:
-            if isinstance(event, Reject):
-                continue
-            held = newest.get(event.article_id)
-            if held is None or event.article_version >= held.article_version:
-                newest[event.article_id] = event
-        ops, reads = await self.index.plan(list(newest.values()))
-        planned = {id(e): tuple(o) for e, o in zip(newest.values(), ops, strict=True)}
-        outcomes: list[Outcome] = []
-        for event in events:
-            if isinstance(event, Reject):
-                outcomes.append(event)
-            elif planned.get(id(event)):
-                # Every read rides on the first Emit: the runner checks them all before committing.
-                outcomes.append(
-                    Emit((), article_id=event.article_id, ops=planned[id(event)], reads=tuple(reads))
-                )
-                reads = []
-            else:
-                outcomes.append(Skip("already indexed", article_id=event.article_id))
-        log.debug("listing index planned", events=len(newest), changed=sum(1 for o in ops if o))
-        return outcomes

@@ -1,18 +1,46 @@
-"""Publish's adapter: tagged-article events in, published events out, each article version once."""
+"""Publish's stages: tagged events become published events (each article version once); the listing
+index kept in step with articles.published; one webhook subscriber fed per stage."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import random
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
+import httpx
 import redis.asyncio as aioredis
 
+from services.publish.listing import INDEX_PREFIX, PublishIndex
 from services.publish.logic import build_published, event_type_for
 from services.publish.settings import PublishSettings
+from services.publish.webhooks import (
+    Deliverer,
+    DeliveryResult,
+    Sleep,
+    WebhookConfigError,
+    WebhookSubscriber,
+    load_subscribers,
+    matches,
+    new_http_client,
+    read_secrets,
+    webhook_dead_letter,
+)
 from shared import streams, wire
 from shared.events import PublishedEvent, TaggedEvent
 from shared.logging import get_logger
-from shared.runtime.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, VersionGuard, decode_events
+from shared.runtime.consumer import (
+    Delivery,
+    Emit,
+    Outcome,
+    Output,
+    Reject,
+    Retry,
+    Skip,
+    Stage,
+    VersionGuard,
+    decode_events,
+)
 from shared.runtime.tracing import NO_TRACING, Tracing
 
 log = get_logger(__name__)
@@ -89,3 +117,198 @@ class PublishStage:
                 event_type=out.event_type.value,
             )
         return outcomes
+
+
+class PublishIndexStage:
+    """Keeps the listing index in step with what was published, updated or withdrawn."""
+
+    name = "publish-index"
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = INDEX_PREFIX) -> None:
+        self.index = PublishIndex(client, prefix=prefix)
+
+    async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
+        events = decode_events(batch, PublishedEvent)
+        newest: dict[str, PublishedEvent] = {}
+        for event in events:
+            if isinstance(event, Reject):
+                continue
+            held = newest.get(event.article_id)
+            if held is None or event.article_version >= held.article_version:
+                newest[event.article_id] = event
+        ops, reads = await self.index.plan(list(newest.values()))
+        planned = {id(e): tuple(o) for e, o in zip(newest.values(), ops, strict=True)}
+        outcomes: list[Outcome] = []
+        for event in events:
+            if isinstance(event, Reject):
+                outcomes.append(event)
+            elif planned.get(id(event)):
+                # Every read rides on the first Emit: the runner checks them all before committing.
+                outcomes.append(
+                    Emit((), article_id=event.article_id, ops=planned[id(event)], reads=tuple(reads))
+                )
+                reads = []
+            else:
+                outcomes.append(Skip("already indexed", article_id=event.article_id))
+        log.debug("listing index planned", events=len(newest), changed=sum(1 for o in ops if o))
+        return outcomes
+
+
+class WebhookStage:
+    """Delivers the events one subscriber wants from `articles.published` (a runtime `Stage`)."""
+
+    def __init__(
+        self,
+        sub: WebhookSubscriber,
+        *,
+        secret: str,
+        http: httpx.AsyncClient,
+        redis: aioredis.Redis,
+        max_deliveries: int,
+        batch_budget_s: float,
+        sleep: Sleep = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        if sub.timeout_s >= batch_budget_s:
+            raise WebhookConfigError(
+                f"webhook subscriber {sub.name!r}: timeout_s ({sub.timeout_s:g}) must be below the batch "
+                f"budget ({batch_budget_s:g} s, half of reclaim_idle_ms)"
+            )
+        self.name = sub.stage_name
+        self.sub = sub
+        self.deliverer = Deliverer(sub, secret=secret, http=http, sleep=sleep, rand=rand)
+        self.redis = redis
+        self.max_deliveries = max_deliveries
+        self.batch_budget_s = batch_budget_s
+        self._log = log.bind(stage=self.name, subscriber=sub.name)
+
+    async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
+        deadline = asyncio.get_running_loop().time() + self.batch_budget_s
+        outcomes: list[Outcome | None] = [None] * len(batch)
+        events: dict[int, PublishedEvent] = {}
+        for i, delivery in enumerate(batch):
+            try:
+                events[i] = wire.decode(delivery.fields, PublishedEvent)
+            except wire.WireError as exc:
+                outcomes[i] = Reject(str(exc), code="invalid_event")
+        followed = await self._followed({e.article_id for e in events.values()})
+        chains: dict[str, list[int]] = {}
+        for i, event in events.items():
+            if not matches(self.sub.filter, event, followed=event.article_id in followed):
+                outcomes[i] = Skip(f"not for {self.sub.name} ({event.event_type.value})", event.article_id)
+                continue
+            if self.sub.filter.entities:
+                followed.add(event.article_id)  # its later events in this batch follow it too
+            chains.setdefault(event.article_id, []).append(i)
+        done = await asyncio.gather(
+            *(self._deliver_chain(batch, events, indexes, deadline) for indexes in chains.values())
+        )
+        for indexes, chain_outcomes in zip(chains.values(), done, strict=True):
+            for i, outcome in zip(indexes, chain_outcomes, strict=True):
+                outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
+
+    async def _followed(self, article_ids: set[str]) -> set[str]:
+        if not self.sub.filter.entities or not article_ids:
+            return set()
+        ordered = sorted(article_ids)
+        values = await self.redis.hmget(self.sub.followed_key, ordered)  # type: ignore[misc]
+        return {aid for aid, value in zip(ordered, values, strict=True) if value is not None}
+
+    async def _deliver_chain(
+        self,
+        batch: Sequence[Delivery],
+        events: Mapping[int, PublishedEvent],
+        indexes: Sequence[int],
+        deadline: float,
+    ) -> list[Outcome]:
+        """One article's events, in order: a later one waits for the earlier to be settled."""
+        outcomes: list[Outcome] = []
+        held_back: str | None = None
+        for i in indexes:
+            delivery, event = batch[i], events[i]
+            if held_back is not None:
+                result = DeliveryResult(delivered=False, attempts=0, error=held_back, out_of_time=True)
+            else:
+                result = await self.deliverer.deliver(
+                    delivery.fields[streams.FIELD_EVENT].encode("utf-8"),
+                    event_id=event.event_id,
+                    event_type=event.event_type.value,
+                    deadline=deadline,
+                )
+            outcome = self._settle(delivery, event, result)
+            if isinstance(outcome, Retry):
+                held_back = f"not attempted: an earlier event of article {event.article_id} is pending"
+            outcomes.append(outcome)
+        return outcomes
+
+    def _settle(self, delivery: Delivery, event: PublishedEvent, result: DeliveryResult) -> Outcome:
+        hset = (
+            ((self.sub.followed_key, event.article_id, str(event.article_version)),)
+            if self.sub.filter.entities
+            else ()
+        )
+        bound = self._log.bind(
+            article_id=event.article_id,
+            article_version=event.article_version,
+            event_id=event.event_id,
+            correlation_id=event.correlation_id,
+            attempts=result.attempts,
+        )
+        if result.delivered:
+            bound.info("webhook delivered", status=result.status)
+            return Emit((), hset=hset, article_id=event.article_id)
+        if result.out_of_time and delivery.delivery_count < self.max_deliveries:
+            bound.warning("webhook delivery postponed", reason=result.describe())
+            return Retry(result.describe(), article_id=event.article_id)
+        if result.permanent:
+            code = "refused"
+        elif result.out_of_time:
+            code = "out_of_time"
+        else:
+            code = "retries_exhausted"
+        fields = webhook_dead_letter(self.sub, delivery, result, code=code, reason=result.describe())
+        bound.error(
+            "webhook delivery parked", stream=self.sub.dlq_stream, code=code, reason=result.describe()
+        )
+        return Emit((Output(self.sub.dlq_stream, fields),), hset=hset, article_id=event.article_id)
+
+
+WebhookConsumer = tuple[str, str, Stage]
+
+
+def webhook_consumers(
+    client: aioredis.Redis,
+    settings: PublishSettings,
+    *,
+    http: httpx.AsyncClient | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[WebhookConsumer]:
+    """(input stream, group, stage) for every configured subscriber; none without `webhooks_path`.
+
+    Fails fast (`WebhookConfigError`) on a bad file or a missing secret. `http` defaults to one
+    shared `new_http_client()` that lives as long as the process; pass your own to close it.
+    """
+    if settings.webhooks_path is None:
+        return []
+    subscribers = load_subscribers(settings.webhooks_path)
+    if not subscribers:
+        return []
+    secrets = read_secrets(subscribers, env)
+    http = http or new_http_client()
+    budget_s = settings.reclaim_idle_ms / 1000 / 2
+    return [
+        (
+            streams.PUBLISHED,
+            sub.group,
+            WebhookStage(
+                sub,
+                secret=secrets[sub.name],
+                http=http,
+                redis=client,
+                max_deliveries=settings.max_deliveries,
+                batch_budget_s=budget_s,
+            ),
+        )
+        for sub in subscribers
+    ]

@@ -1,7 +1,7 @@
 """Webhook delivery: each configured subscriber gets the published events it asked for, signed.
 
 Design:
-- One `WebhookStage` per subscriber, read through its own consumer group `webhook-<name>` on
+- One `WebhookStage` (in `stages.py`) per subscriber, read through its own consumer group `webhook-<name>` on
   `articles.published`, so a slow or failing subscriber never holds up another.
 - A delivery is a POST of the event JSON exactly as it is on the stream, signed with
   HMAC-SHA256 (`X-Newsflow-Signature: t=<unix seconds>,v1=<hex>` over `f"{t}.{body}"`). It is
@@ -35,24 +35,15 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import redis.asyncio as aioredis
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.publish.settings import PublishSettings
-from shared import streams, wire
+from shared import streams
 from shared.events import EventType, PublishedEvent
 from shared.logging import get_logger
 from shared.runtime.consumer import (
     Delivery,
-    Emit,
-    Outcome,
-    Output,
-    Reject,
-    Retry,
-    Skip,
-    Stage,
     dead_letter_fields,
 )
 
@@ -476,129 +467,6 @@ def webhook_dead_letter(
     return dead_letter_fields(stage=sub.stage_name, delivery=delivery, reason=reason, code=code, extra=extra)
 
 
-# --- the stage ----------------------------------------------------------------------------------
-
-
-class WebhookStage:
-    """Delivers the events one subscriber wants from `articles.published` (a runtime `Stage`)."""
-
-    def __init__(
-        self,
-        sub: WebhookSubscriber,
-        *,
-        secret: str,
-        http: httpx.AsyncClient,
-        redis: aioredis.Redis,
-        max_deliveries: int,
-        batch_budget_s: float,
-        sleep: Sleep = asyncio.sleep,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
-        if sub.timeout_s >= batch_budget_s:
-            raise WebhookConfigError(
-                f"webhook subscriber {sub.name!r}: timeout_s ({sub.timeout_s:g}) must be below the batch "
-                f"budget ({batch_budget_s:g} s, half of reclaim_idle_ms)"
-            )
-        self.name = sub.stage_name
-        self.sub = sub
-        self.deliverer = Deliverer(sub, secret=secret, http=http, sleep=sleep, rand=rand)
-        self.redis = redis
-        self.max_deliveries = max_deliveries
-        self.batch_budget_s = batch_budget_s
-        self._log = log.bind(stage=self.name, subscriber=sub.name)
-
-    async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
-        deadline = asyncio.get_running_loop().time() + self.batch_budget_s
-        outcomes: list[Outcome | None] = [None] * len(batch)
-        events: dict[int, PublishedEvent] = {}
-        for i, delivery in enumerate(batch):
-            try:
-                events[i] = wire.decode(delivery.fields, PublishedEvent)
-            except wire.WireError as exc:
-                outcomes[i] = Reject(str(exc), code="invalid_event")
-        followed = await self._followed({e.article_id for e in events.values()})
-        chains: dict[str, list[int]] = {}
-        for i, event in events.items():
-            if not matches(self.sub.filter, event, followed=event.article_id in followed):
-                outcomes[i] = Skip(f"not for {self.sub.name} ({event.event_type.value})", event.article_id)
-                continue
-            if self.sub.filter.entities:
-                followed.add(event.article_id)  # its later events in this batch follow it too
-            chains.setdefault(event.article_id, []).append(i)
-        done = await asyncio.gather(
-            *(self._deliver_chain(batch, events, indexes, deadline) for indexes in chains.values())
-        )
-        for indexes, chain_outcomes in zip(chains.values(), done, strict=True):
-            for i, outcome in zip(indexes, chain_outcomes, strict=True):
-                outcomes[i] = outcome
-        return [o for o in outcomes if o is not None]
-
-    async def _followed(self, article_ids: set[str]) -> set[str]:
-        if not self.sub.filter.entities or not article_ids:
-            return set()
-        ordered = sorted(article_ids)
-        values = await self.redis.hmget(self.sub.followed_key, ordered)  # type: ignore[misc]
-        return {aid for aid, value in zip(ordered, values, strict=True) if value is not None}
-
-    async def _deliver_chain(
-        self,
-        batch: Sequence[Delivery],
-        events: Mapping[int, PublishedEvent],
-        indexes: Sequence[int],
-        deadline: float,
-    ) -> list[Outcome]:
-        """One article's events, in order: a later one waits for the earlier to be settled."""
-        outcomes: list[Outcome] = []
-        held_back: str | None = None
-        for i in indexes:
-            delivery, event = batch[i], events[i]
-            if held_back is not None:
-                result = DeliveryResult(delivered=False, attempts=0, error=held_back, out_of_time=True)
-            else:
-                result = await self.deliverer.deliver(
-                    delivery.fields[streams.FIELD_EVENT].encode("utf-8"),
-                    event_id=event.event_id,
-                    event_type=event.event_type.value,
-                    deadline=deadline,
-                )
-            outcome = self._settle(delivery, event, result)
-            if isinstance(outcome, Retry):
-                held_back = f"not attempted: an earlier event of article {event.article_id} is pending"
-            outcomes.append(outcome)
-        return outcomes
-
-    def _settle(self, delivery: Delivery, event: PublishedEvent, result: DeliveryResult) -> Outcome:
-        hset = (
-            ((self.sub.followed_key, event.article_id, str(event.article_version)),)
-            if self.sub.filter.entities
-            else ()
-        )
-        bound = self._log.bind(
-            article_id=event.article_id,
-            article_version=event.article_version,
-            event_id=event.event_id,
-            correlation_id=event.correlation_id,
-            attempts=result.attempts,
-        )
-        if result.delivered:
-            bound.info("webhook delivered", status=result.status)
-            return Emit((), hset=hset, article_id=event.article_id)
-        if result.out_of_time and delivery.delivery_count < self.max_deliveries:
-            bound.warning("webhook delivery postponed", reason=result.describe())
-            return Retry(result.describe(), article_id=event.article_id)
-        if result.permanent:
-            code = "refused"
-        elif result.out_of_time:
-            code = "out_of_time"
-        else:
-            code = "retries_exhausted"
-        fields = webhook_dead_letter(self.sub, delivery, result, code=code, reason=result.describe())
-        bound.error(
-            "webhook delivery parked", stream=self.sub.dlq_stream, code=code, reason=result.describe()
-        )
-        return Emit((Output(self.sub.dlq_stream, fields),), hset=hset, article_id=event.article_id)
-
-
 def new_http_client() -> httpx.AsyncClient:
     """The client deliveries share: no redirects, no proxy or .netrc taken from the environment."""
     return httpx.AsyncClient(
@@ -607,43 +475,3 @@ def new_http_client() -> httpx.AsyncClient:
         timeout=httpx.Timeout(10.0),
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
     )
-
-
-WebhookConsumer = tuple[str, str, Stage]
-
-
-def webhook_consumers(
-    client: aioredis.Redis,
-    settings: PublishSettings,
-    *,
-    http: httpx.AsyncClient | None = None,
-    env: Mapping[str, str] | None = None,
-) -> list[WebhookConsumer]:
-    """(input stream, group, stage) for every configured subscriber; none without `webhooks_path`.
-
-    Fails fast (`WebhookConfigError`) on a bad file or a missing secret. `http` defaults to one
-    shared `new_http_client()` that lives as long as the process; pass your own to close it.
-    """
-    if settings.webhooks_path is None:
-        return []
-    subscribers = load_subscribers(settings.webhooks_path)
-    if not subscribers:
-        return []
-    secrets = read_secrets(subscribers, env)
-    http = http or new_http_client()
-    budget_s = settings.reclaim_idle_ms / 1000 / 2
-    return [
-        (
-            streams.PUBLISHED,
-            sub.group,
-            WebhookStage(
-                sub,
-                secret=secrets[sub.name],
-                http=http,
-                redis=client,
-                max_deliveries=settings.max_deliveries,
-                batch_budget_s=budget_s,
-            ),
-        )
-        for sub in subscribers
-    ]

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from typer.testing import CliRunner, Result
 
 from newsflow.dlq import dlq_app
-from services.publish.webhooks import WebhookStage
+from services.publish.stages import WebhookStage
 from shared import streams, wire
 from shared.events import PublishedEvent
 from shared.runtime.consumer import Delivery, StageRunner, dead_letter_fields, ensure_group

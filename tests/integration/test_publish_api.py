@@ -15,8 +15,9 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
 from services.publish.api import make_routes
-from services.publish.listing import INDEX_PREFIX, IndexRecord, PublishIndexStage
+from services.publish.listing import INDEX_PREFIX, IndexRecord
 from services.publish.settings import PublishSettings
+from services.publish.stages import PublishIndexStage
 from shared import streams, wire
 from shared.events import EventType, PublishedEvent, TaggedArticle, TaggedEvent
 from shared.runtime.consumer import Delivery, Emit, Reject, Skip

@@ -13,13 +13,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from services.publish.settings import PublishSettings
-from services.publish.webhooks import (
-    EVENT_ID_HEADER,
-    EVENT_TYPE_HEADER,
-    WebhookStage,
-    WebhookSubscriber,
-    webhook_consumers,
-)
+from services.publish.stages import WebhookStage, webhook_consumers
+from services.publish.webhooks import EVENT_ID_HEADER, EVENT_TYPE_HEADER, WebhookSubscriber
 from shared import streams, wire
 from shared.events import EventType, PublishedEvent
 from shared.runtime.consumer import BatchReport, Delivery, StageRunner, ensure_group
