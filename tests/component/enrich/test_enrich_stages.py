@@ -1,0 +1,69 @@
+"""Enrich's stages over in-memory deliveries (shared/runtime/testing.py)."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from services.enrich.logic import Tagger
+from services.enrich.related import RelatedIndex
+from services.enrich.settings import EnrichSettings
+from services.enrich.stages import EnrichStage, RelatedIndexStage
+from shared import streams, wire
+from shared.events import EventType, RawEvent, TaggedEvent
+from shared.runtime.consumer import Emit, Reject
+from shared.runtime.metrics import ServiceMetrics
+from shared.runtime.testing import commit_stage, delivery, run_stage
+from tests.utils.published import BASE_URL, article, place, tagged_article
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return Tagger()
+
+
+def raw_event(article_id: str, body: str) -> RawEvent:
+    raw = tagged_article(article_id, title="Talks in Geneva", body=body).article
+    return RawEvent(
+        event_type=EventType.RAW,
+        article_id=article_id,
+        article_version=1,
+        correlation_id=f"corr-{article_id}",
+        data=raw,
+    )
+
+
+async def test_enrich_stage_emits_a_tagged_event_per_raw_event_and_rejects_an_undecodable_one(
+    redis_client: aioredis.Redis, tagger: Tagger
+) -> None:
+    stage = EnrichStage(tagger, RelatedIndex(redis_client), EnrichSettings(), ServiceMetrics("enrich"))
+    event = raw_event("a1", "Angela Merkel met Emmanuel Macron in Geneva on Monday.")
+    batch = [delivery(wire.encode(event), stream=streams.RAW), delivery({"event": "{"}, stream=streams.RAW)]
+
+    result = await run_stage(stage, batch)
+
+    [tagged] = result.emitted(streams.TAGGED, TaggedEvent)
+    assert (tagged.article_id, tagged.correlation_id) == ("a1", "corr-a1")
+    assert "Geneva" in {e.name for e in tagged.data.entities.places}
+    assert isinstance(result.outcomes[1], Reject)
+    assert result.dead_letters()[0]["code"] == "invalid_event"
+
+
+async def test_related_index_stage_returns_its_index_writes_instead_of_writing_them(
+    redis_client: aioredis.Redis,
+) -> None:
+    index = RelatedIndex(redis_client)
+    stage = RelatedIndexStage(index, BASE_URL)
+    published = article("a1", entities=[place("Geneva")])
+    batch = [delivery(wire.encode(published), stream=streams.PUBLISHED)]
+
+    result = await run_stage(stage, batch)
+
+    [outcome] = result.outcomes
+    assert isinstance(outcome, Emit)
+    assert outcome.outputs == ()
+    assert {op.method for op in outcome.ops} >= {"hset", "zadd"}
+    assert await index.total_docs() == 0  # planned, not written
+
+    await commit_stage(redis_client, stage, batch)
+    assert await index.total_docs() == 1

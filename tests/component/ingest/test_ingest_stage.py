@@ -1,0 +1,40 @@
+"""IngestStage over in-memory inbound entries (shared/runtime/testing.py); its ledger reads use Redis."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from services.ingest.settings import IngestSettings
+from services.ingest.stages import IngestStage
+from shared import streams
+from shared.events import RawEvent
+from shared.runtime.consumer import Emit, Reject
+from shared.runtime.testing import delivery, run_stage
+from tests.utils.bad_inputs import article_json
+
+
+def inbound(payload: bytes, source: str = "cms") -> dict[bytes, bytes]:
+    return {b"payload": payload, b"content_type": b"application/json", b"source": source.encode()}
+
+
+async def test_valid_article_is_emitted_on_raw_with_its_ledger_entry_and_a_bad_one_is_dead_lettered(
+    redis_client: aioredis.Redis,
+) -> None:
+    stage = IngestStage(redis_client, IngestSettings())
+    batch = [
+        delivery(inbound(article_json(id="good-1")), stream=streams.INBOUND),
+        delivery(inbound(article_json(title="")), stream=streams.INBOUND),
+    ]
+
+    result = await run_stage(stage, batch)
+
+    good, bad = result.outcomes
+    assert isinstance(good, Emit)
+    assert good.hset  # the ledger entry is written with the event, in the runner's transaction
+    [event] = result.emitted(streams.RAW, RawEvent)
+    assert (event.data.source_id, event.article_version) == ("good-1", 1)
+    assert isinstance(bad, Reject)
+    [letter] = result.dead_letters()
+    assert (letter["stage"], letter["source_stream"], letter["source"]) == ("ingest", streams.INBOUND, "cms")
+    assert result.acked() == [d.entry_id for d in batch]
+    assert await redis_client.dbsize() == 0  # nothing committed by the harness

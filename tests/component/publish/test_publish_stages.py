@@ -1,0 +1,90 @@
+"""Publish's stages over in-memory deliveries (shared/runtime/testing.py)."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from services.publish.listing import ListingQuery, PublishIndex
+from services.publish.settings import PublishSettings
+from services.publish.stages import PublishIndexStage, PublishStage, WebhookStage
+from services.publish.webhooks import new_http_client
+from shared import streams, wire
+from shared.events import EventType, PublishedEvent, TaggedEvent
+from shared.runtime.consumer import Emit, Skip
+from shared.runtime.testing import StageResult, commit_stage, delivery, run_stage
+from tests.utils.published import article, place, tagged_article
+from tests.utils.webhooks import SECRET, Receiver, always, subscriber
+
+
+def tagged_event(article_id: str, version: int = 1) -> TaggedEvent:
+    return TaggedEvent(
+        event_type=EventType.TAGGED,
+        article_id=article_id,
+        article_version=version,
+        correlation_id=f"corr-{article_id}",
+        data=tagged_article(article_id, version=version),
+    )
+
+
+async def test_publish_stage_guards_each_version_and_skips_one_already_published(
+    redis_client: aioredis.Redis,
+) -> None:
+    stage = PublishStage(redis_client, PublishSettings())
+    batch = [
+        delivery(wire.encode(tagged_event("a1")), stream=streams.TAGGED),
+        delivery(wire.encode(tagged_event("a1")), stream=streams.TAGGED),
+    ]
+
+    result = await run_stage(stage, batch)
+
+    first, second = result.outcomes
+    assert isinstance(first, Emit)
+    assert first.guard is not None
+    assert (first.guard.article_id, first.guard.version) == ("a1", 1)
+    [published] = result.emitted(streams.PUBLISHED, PublishedEvent)
+    assert published.event_type is EventType.PUBLISHED
+    assert isinstance(second, Skip)  # a later entry of the batch sees the version as published
+
+
+async def test_publish_index_stage_returns_its_listing_writes_and_skips_a_redelivery(
+    redis_client: aioredis.Redis,
+) -> None:
+    stage = PublishIndexStage(redis_client)
+    batch = [delivery(wire.encode(article("a1", entities=[place("Geneva")])), stream=streams.PUBLISHED)]
+
+    [planned] = (await run_stage(stage, batch)).outcomes
+    assert isinstance(planned, Emit)
+    assert planned.ops[0].method == "set"
+    assert await redis_client.dbsize() == 0
+
+    await commit_stage(redis_client, stage, batch)
+    [again] = (await run_stage(stage, batch)).outcomes
+    assert again == Skip("already indexed", article_id="a1")
+    assert [r.article_id for r in (await PublishIndex(redis_client).page(ListingQuery())).records] == ["a1"]
+
+
+async def test_webhook_stage_settles_a_delivery_and_parks_one_the_subscriber_refuses(
+    redis_client: aioredis.Redis,
+) -> None:
+    async def deliver(status: int, article_id: str) -> StageResult:
+        async with Receiver(always(status)) as receiver, new_http_client() as http:
+            stage = WebhookStage(
+                subscriber(url=receiver.url),
+                secret=SECRET,
+                http=http,
+                redis=redis_client,
+                max_deliveries=5,
+                batch_budget_s=10,
+            )
+            return await run_stage(
+                stage, [delivery(wire.encode(article(article_id)), stream=streams.PUBLISHED)]
+            )
+
+    delivered = await deliver(200, "a1")
+    refused = await deliver(410, "a2")
+
+    assert delivered.outcomes == [Emit((), article_id="a1")]
+    assert delivered.added("articles.webhooks.dlq:partner") == []
+    [letter] = refused.added("articles.webhooks.dlq:partner")
+    assert (letter["code"], letter["subscriber"], letter["status"]) == ("refused", "partner", "410")
+    assert len(refused.acked()) == 1
