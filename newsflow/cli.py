@@ -18,6 +18,7 @@ import orjson
 import typer
 from pydantic import BaseModel
 
+from newsflow.settings import DEFAULT_REDIS_URL
 from shared.logging import configure_logging
 
 app = typer.Typer(
@@ -123,7 +124,7 @@ def ingest(
     from newsflow.ingest_cli import run_ingest
 
     configure_logging("WARNING")
-    url = _redis_url_from_env() or "redis://127.0.0.1:6379/0"
+    url = _redis_url_from_env() or DEFAULT_REDIS_URL
     raise typer.Exit(asyncio.run(run_ingest(paths, redis_url=url, via_stream=via_stream, source=source)))
 
 
@@ -201,7 +202,7 @@ def tail(
     from newsflow.tail import run_tail
 
     configure_logging("WARNING")
-    url = _redis_url_from_env() or "redis://127.0.0.1:6379/0"
+    url = _redis_url_from_env() or DEFAULT_REDIS_URL
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             run_tail(

@@ -26,7 +26,7 @@ import orjson
 import redis.asyncio as aioredis
 import typer
 
-from newsflow.settings import CliSettings
+from newsflow.settings import redis_client
 from services.publish.settings import PublishSettings
 from services.publish.webhooks import (
     WEBHOOK_DLQ_PREFIX,
@@ -41,10 +41,8 @@ from shared import streams, wire
 from shared.deadletter import DeadLetterError, original_fields
 from shared.events import PublishedEvent
 from shared.logging import configure_logging
-from shared.runtime.redis_client import connection_kwargs
 from shared.wire import text_fields
 
-DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
 # Entries read per XRANGE while scanning a dead-letter stream.
 PAGE_SIZE: Final = 500
 # Longest reason shown by `list` (characters); `show` has the whole of it.
@@ -354,11 +352,9 @@ StreamOption = Annotated[
 
 def _run(work: Callable[[aioredis.Redis], Awaitable[_T]]) -> _T:
     configure_logging("WARNING")  # to stderr: stdout is the command's own output
-    settings = CliSettings()
-    url = settings.redis_url or DEFAULT_REDIS_URL
 
     async def main() -> _T:
-        client = aioredis.Redis.from_url(url, decode_responses=False, **connection_kwargs(settings))
+        client = redis_client()
         try:
             return await work(client)
         finally:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import redis.asyncio as aioredis
-from rich.progress import Progress
-
 from newsflow.pipeline import expand_paths, push_file
+from newsflow.settings import redis_client
 from services.ingest.logic import split_file
 from services.ingest.settings import IngestSettings
 from services.ingest.stages import Submission, commit_direct, decide
@@ -22,11 +21,10 @@ BATCH = 100
 async def run_ingest(paths: Sequence[Path], *, redis_url: str, via_stream: bool, source: str) -> int:
     files = expand_paths(paths)
     counts: Counter[str] = Counter()
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_client(redis_url)
     settings = IngestSettings(redis_url=redis_url)
     try:
-        with Progress(transient=False, disable=not sys.stderr.isatty()) as progress:
-            task = progress.add_task("ingesting", total=len(files))
+        with _progress(len(files)) as advance:
             for path in files:
                 if via_stream:
                     pushed = await push_file(client, path, source=source)
@@ -50,7 +48,7 @@ async def run_ingest(paths: Sequence[Path], *, redis_url: str, via_stream: bool,
                                 )
                             else:
                                 counts["duplicate"] += 1
-                progress.advance(task)
+                advance()
     finally:
         await client.aclose()
     if via_stream:
@@ -58,3 +56,17 @@ async def run_ingest(paths: Sequence[Path], *, redis_url: str, via_stream: bool,
         return 0
     print(f"accepted {counts['accepted']} · duplicate {counts['duplicate']} · rejected {counts['rejected']}")
     return 1 if counts["rejected"] else 0
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on a terminal when `rich` (the `tools` group) is installed, else none: the
+    production image carries only what the services import."""
+    try:
+        from rich.progress import Progress
+    except ImportError:
+        yield lambda: None
+        return
+    with Progress(transient=False, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("ingesting", total=total)
+        yield lambda: progress.advance(task)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import redis.asyncio as aioredis
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
+from shared.runtime.redis_client import make_client
 from shared.settings import ServiceSettings
+
+# Where the commands look when REDIS_URL is not set.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class CliSettings(ServiceSettings):
@@ -20,3 +25,12 @@ class CliSettings(ServiceSettings):
         validation_alias=AliasChoices("REDIS_URL"),
         description="Redis to use; `newsflow demo` starts a private one when unset.",
     )
+
+
+def redis_client(url: str | None = None) -> aioredis.Redis:
+    """The commands' client, from the services' factory: REDIS_USERNAME / REDIS_PASSWORD, TLS and
+    `+cluster` URLs apply as they do to the services; `url` (else REDIS_URL) names the server."""
+    settings = CliSettings(redis_url=url) if url else CliSettings()
+    if settings.redis_url is None:
+        settings = CliSettings(redis_url=DEFAULT_REDIS_URL)
+    return make_client(settings)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from newsflow.settings import redis_client
 from newsflow.summary import render
 from shared import streams, wire
 from shared.events import PublishedEvent
@@ -37,7 +37,7 @@ async def run_tail(
     follow: bool,
     count: int | None,
 ) -> int:
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_client(redis_url)
     shown = 0
     cursor = start_id(from_id, since)
     consumer = unique_consumer_name("tail") if group else ""

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogFormat = Literal["auto", "json", "console"]
+# What REDIS_URL may start with: plain, TLS, and either with `+cluster` for a Redis Cluster.
+REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 
 
 class ServiceSettings(BaseSettings):
@@ -86,6 +88,16 @@ class ServiceSettings(BaseSettings):
     otel_exporter: Literal["none", "console", "otlp"] = Field(
         "none", description="Where OpenTelemetry spans go."
     )
+
+    @field_validator("redis_url", check_fields=False)
+    @classmethod
+    def _known_scheme(cls, url: str | None) -> str | None:
+        # Fail at start with a clear message, not at the first command with a parse error.
+        if url is not None and url.partition("://")[0] not in REDIS_SCHEMES:
+            raise ValueError(
+                f"REDIS_URL must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)}"
+            )
+        return url
 
     @property
     def cluster(self) -> bool:
