@@ -65,6 +65,7 @@ def test_dependencies_install_from_the_lock_before_the_project_is_copied() -> No
     for command in (deps, project):
         assert "--frozen" in command
         assert "--no-dev" in command
+        assert "--no-default-groups" in command  # neither the dev nor the tools group
         assert "--mount=type=cache,target=/root/.cache/uv" in command
     assert "--no-install-project" in deps
     assert "--no-editable" in project
