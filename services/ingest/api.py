@@ -17,7 +17,6 @@ import re
 from collections.abc import Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 import orjson
@@ -28,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from services.ingest.logic import Code, FieldError, LedgerEntry, Rejection, parse_payload
+from services.ingest.logic import Code, Duplicate, FieldError, Rejection
 from services.ingest.settings import IngestSettings
-from services.ingest.stages import Decision, Submission, commit_direct, decide, read_ledger
+from services.ingest.stages import Decision, Submission, commit_direct, decide
 from shared.events import InboundArticle
 from shared.logging import get_logger
 from shared.runtime.consumer import Emit, Reject, Skip
@@ -72,8 +71,7 @@ NOT_AN_ARRAY: Final = "not_an_array"
 TOO_MANY_ITEMS: Final = "too_many_items"
 
 # Codes whose `Rejection.fields` name the invalid fields precisely (pydantic errors, URLs, dates,
-# language); `Decision` does not carry them, so a rejected payload with one of these codes is
-# parsed a second time to recover them.
+# language); for the others the answer names the field the code concerns, with the reason.
 _CODES_WITH_FIELDS: Final = frozenset(
     {
         Code.INVALID_FIELD,
@@ -260,49 +258,12 @@ def _split_batch(body: bytes, media: str) -> list[bytes] | Rejection:
 # --- answering -------------------------------------------------------------------------------------
 
 
-def _field_errors(sub: Submission, reject: Reject, settings: IngestSettings) -> list[FieldProblem]:
-    fields: tuple[FieldError, ...] = ()
-    if reject.code in _CODES_WITH_FIELDS:
-        again = parse_payload(
-            sub.payload,
-            sub.content_type,
-            source=sub.source,
-            received_at=datetime.now(UTC),
-            max_bytes=settings.max_payload_bytes,
-            max_future=timedelta(hours=settings.max_future_hours),
-            filename=sub.filename,
-        )
-        if isinstance(again, Rejection) and again.code == reject.code:
-            fields = again.fields
-    if not fields and reject.code in _FIELD_OF_CODE:
-        fields = (FieldError(_FIELD_OF_CODE[Code(reject.code)], reject.reason),)
+def _field_errors(decision: Decision) -> list[FieldProblem]:
+    result, outcome = decision.result, decision.outcome
+    fields = result.fields if isinstance(result, Rejection) and result.code in _CODES_WITH_FIELDS else ()
+    if not fields and isinstance(outcome, Reject) and outcome.code in _FIELD_OF_CODE:
+        fields = (FieldError(_FIELD_OF_CODE[Code(outcome.code)], outcome.reason),)
     return [FieldProblem(field=f.loc, message=f.message) for f in fields]
-
-
-async def _current_versions(
-    ctx: HttpContext, decisions: Sequence[Decision], settings: IngestSettings
-) -> dict[str, LedgerEntry]:
-    """Ledger entries of the duplicates' articles: the version and event they repeat."""
-    ids = sorted(
-        {
-            d.outcome.article_id
-            for d in decisions
-            if isinstance(d.outcome, Skip) and d.outcome.article_id is not None
-        }
-    )
-    return await read_ledger(ctx.client, ids, settings)
-
-
-_DUPLICATE_OF: Final = re.compile(r"duplicate of version (\d+)")
-
-
-def _duplicate_version(skip: Skip, ledger: dict[str, LedgerEntry]) -> tuple[int, str | None]:
-    entry = ledger.get(skip.article_id or "")
-    if entry is not None:
-        return entry.version, entry.event_id
-    # The ledger entry vanished since `decide` read it (a flushed database): the reason has it.
-    match = _DUPLICATE_OF.search(skip.reason)
-    return (int(match[1]) if match else 1), None
 
 
 def _count(ctx: HttpContext, decisions: Sequence[Decision]) -> None:
@@ -356,7 +317,7 @@ async def _refuse(
     **extra: object,
 ) -> Response:
     """A whole request refused after its body was read: dead-lettered, then a problem answer."""
-    decision = Decision(sub, Reject(reason, code, source=sub.source))
+    decision = Decision(sub, Reject(reason, code, source=sub.source), Rejection(code, reason))
     try:
         await commit_direct(ctx.client, [decision])
     except _UNAVAILABLE as exc:
@@ -412,7 +373,6 @@ def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
         try:
             [decision] = await decide(ctx.client, [sub], settings)
             await commit_direct(ctx.client, [decision])
-            ledger = await _current_versions(ctx, [decision], settings)
         except _UNAVAILABLE as exc:
             return _unavailable(exc)
         _count(ctx, [decision])
@@ -426,16 +386,17 @@ def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
                 event_id=decision.event.event_id,
             )
             return _json(receipt, 202)
-        if isinstance(outcome, Skip):
-            version, event_id = _duplicate_version(outcome, ledger)
+        if isinstance(decision.result, Duplicate):
+            duplicate = decision.result
             receipt = ArticleReceipt(
-                article_id=outcome.article_id or "",
-                version=version,
+                article_id=duplicate.article_id,
+                version=duplicate.version,
                 status="duplicate",
-                event_id=event_id,
+                event_id=duplicate.event_id,
             )
             return _json(receipt, 200)
-        errors = _field_errors(sub, outcome, settings)
+        assert isinstance(outcome, Reject)  # decide makes a Skip only of a Duplicate
+        errors = _field_errors(decision)
         log.info("http article rejected", code=outcome.code, reason=outcome.reason)
         extra: dict[str, object] = {"errors": [e.model_dump() for e in errors]}
         if outcome.article_id:
@@ -483,7 +444,6 @@ def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
         try:
             decisions = await decide(ctx.client, subs, settings)
             await commit_direct(ctx.client, decisions)
-            ledger = await _current_versions(ctx, decisions, settings)
         except _UNAVAILABLE as exc:
             return _unavailable(exc)
         _count(ctx, decisions)
@@ -501,18 +461,18 @@ def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
                         event_id=decision.event.event_id,
                     )
                 )
-            elif isinstance(outcome, Skip):
-                version, event_id = _duplicate_version(outcome, ledger)
+            elif isinstance(decision.result, Duplicate):
+                duplicate = decision.result
                 results.append(
                     BatchItemResult(
                         index=index,
                         status="duplicate",
-                        article_id=outcome.article_id,
-                        version=version,
-                        event_id=event_id,
+                        article_id=duplicate.article_id,
+                        version=duplicate.version,
+                        event_id=duplicate.event_id,
                     )
                 )
-            else:
+            elif isinstance(outcome, Reject):
                 results.append(
                     BatchItemResult(
                         index=index,
@@ -520,7 +480,7 @@ def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
                         article_id=outcome.article_id,
                         code=outcome.code,
                         reason=outcome.reason,
-                        errors=_field_errors(decision.submission, outcome, settings),
+                        errors=_field_errors(decision),
                     )
                 )
         rejected = sum(r.status == "rejected" for r in results)

@@ -416,6 +416,7 @@ class Accepted:
 class Duplicate:
     article_id: str
     version: int  # the version already emitted, which this payload repeats
+    event_id: str | None = None  # the event that emitted it
 
 
 def assign_version(
@@ -438,9 +439,9 @@ def assign_version(
         version, previous_event_id = 1, None
     else:
         if withdraw and previous.withdrawn:
-            return Duplicate(draft.article_id, previous.version)
+            return Duplicate(draft.article_id, previous.version, previous.event_id)
         if not withdraw and not previous.withdrawn and draft.content_hash == previous.content_hash:
-            return Duplicate(draft.article_id, previous.version)
+            return Duplicate(draft.article_id, previous.version, previous.event_id)
         version, previous_event_id = previous.version + 1, previous.event_id
     article = RawArticle.model_validate(
         {**draft.model_dump(), "version": version, "previous_event_id": previous_event_id}

@@ -47,6 +47,8 @@ class Submission:
 class Decision:
     submission: Submission
     outcome: Emit | Skip | Reject
+    # The typed result the outcome was made from: what the HTTP API answers with.
+    result: Accepted | Duplicate | Rejection
     event: RawEvent | None = None
 
 
@@ -115,7 +117,7 @@ async def decide(
     decisions: list[Decision] = []
     for sub, item in zip(submissions, parsed, strict=True):
         if isinstance(item, Rejection):
-            decisions.append(Decision(sub, Reject(item.reason, item.code, source=sub.source)))
+            decisions.append(Decision(sub, Reject(item.reason, item.code, source=sub.source), item))
             continue
         event_id = new_event_id()
         result = assign_version(item, ledger.get(item.article_id), event_id=event_id)
@@ -124,6 +126,7 @@ async def decide(
                 Decision(
                     sub,
                     Reject(result.reason, result.code, source=sub.source, article_id=item.article_id),
+                    result,
                 )
             )
         elif isinstance(result, Duplicate):
@@ -131,6 +134,7 @@ async def decide(
                 Decision(
                     sub,
                     Skip(f"duplicate of version {result.version}", article_id=result.article_id),
+                    result,
                 )
             )
         else:
@@ -150,7 +154,7 @@ async def decide(
                 hset=((ledger_key(item.article_id, settings), item.article_id, result.ledger.to_json()),),
                 article_id=item.article_id,
             )
-            decisions.append(Decision(sub, outcome, event))
+            decisions.append(Decision(sub, outcome, result, event))
             log.info(
                 "accepted",
                 article_id=event.article_id,

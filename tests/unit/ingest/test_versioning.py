@@ -47,7 +47,7 @@ def test_new_article_is_version_one() -> None:
 def test_identical_resend_is_a_duplicate() -> None:
     first = accept(draft(article_json()), None, "ev-1")
     again = assign_version(draft(article_json()), first.ledger, event_id="ev-2")
-    assert again == Duplicate(first.article.article_id, 1)
+    assert again == Duplicate(first.article.article_id, 1, event_id="ev-1")
 
 
 def test_resend_with_only_tracking_parameters_changed_is_a_duplicate() -> None:
@@ -78,7 +78,7 @@ def test_withdrawal_flow() -> None:
     assert killed.ledger.withdrawn is True
 
     again = assign_version(withdrawal(reason="still legal"), killed.ledger, event_id="ev-3")
-    assert again == Duplicate(live.article.article_id, 2)
+    assert again == Duplicate(live.article.article_id, 2, event_id="ev-2")
 
     # The same content as before the withdrawal makes the article usable again.
     revived = accept(draft(article_json()), killed.ledger, "ev-4")
