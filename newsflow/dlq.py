@@ -41,7 +41,7 @@ from shared import streams, wire
 from shared.deadletter import DeadLetterError, original_fields
 from shared.events import PublishedEvent
 from shared.logging import configure_logging
-from shared.wire import text_fields
+from shared.wire import as_text, text_fields
 
 # Entries read per XRANGE while scanning a dead-letter stream.
 PAGE_SIZE: Final = 500
@@ -135,7 +135,7 @@ def describe(entry: DeadLetterEntry) -> dict[str, Any]:
 
 
 def _entry(stream: str, entry_id: bytes | str, raw: Mapping[bytes, bytes]) -> DeadLetterEntry:
-    eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    eid = as_text(entry_id)
     return DeadLetterEntry(stream, eid, text_fields(dict(raw)))
 
 
@@ -179,7 +179,7 @@ async def dead_letter_streams(client: aioredis.Redis) -> list[tuple[str, int]]:
     """`articles.dlq` and every webhook dead-letter stream, with their lengths."""
     names = {streams.DLQ}
     async for key in client.scan_iter(match=f"{WEBHOOK_DLQ_PREFIX}*", _type="STREAM", count=1000):
-        names.add(key.decode() if isinstance(key, bytes) else key)
+        names.add(as_text(key))
     return [(name, int(await client.xlen(name))) for name in sorted(names)]
 
 

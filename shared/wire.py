@@ -39,14 +39,14 @@ def encode(event: Envelope[Any]) -> Fields:
     return fields
 
 
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as text, whichever way the client was made (invalid UTF-8 bytes replaced)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
 def text_fields(raw: dict[bytes, bytes] | dict[str, str]) -> Fields:
     """Decode an entry's field names and values as UTF-8 text (invalid bytes replaced)."""
-    out: Fields = {}
-    for key, value in raw.items():
-        k = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
-        v = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-        out[k] = v
-    return out
+    return {as_text(key): as_text(value) for key, value in raw.items()}
 
 
 def decode(fields: Fields, model: type[EnvelopeT]) -> EnvelopeT:

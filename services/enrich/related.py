@@ -26,6 +26,7 @@ from shared.events import (
     RelatedLink,
 )
 from shared.runtime.consumer import MAX_STALE_RETRIES, Op, Read, Writes, commit_fresh, writes_of
+from shared.wire import as_text
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -82,11 +83,6 @@ class Candidate:
 def _utc(moment: datetime) -> datetime:
     # A zone-less datetime is taken as UTC rather than the machine's local zone.
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def _text(value: bytes | str) -> str:
-    # Works with clients made with or without decode_responses.
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _ninjs_title(ninjs: dict[str, object], fallback: str) -> str:
@@ -239,7 +235,7 @@ class RelatedIndex:
                 pipe.zrevrange(self._entity_key(entity_id), 0, per_entity)
                 pipe.zcard(self._entity_key(entity_id))
             replies = await pipe.execute()
-        members = {e_id: [_text(m) for m in replies[2 * i]] for i, e_id in enumerate(entity_ids)}
+        members = {e_id: [as_text(m) for m in replies[2 * i]] for i, e_id in enumerate(entity_ids)}
         doc_freq = {e_id: int(replies[2 * i + 1]) for i, e_id in enumerate(entity_ids)}
 
         per_article: list[set[str]] = []
@@ -288,9 +284,9 @@ def _candidates_from(
         out.append(
             Candidate(
                 article_id=c_id,
-                title=_text(title) if title is not None else c_id,
-                url=_text(url) if url is not None else None,
-                published_at=_utc(datetime.fromisoformat(_text(published_at))),
+                title=as_text(title) if title is not None else c_id,
+                url=as_text(url) if url is not None else None,
+                published_at=_utc(datetime.fromisoformat(as_text(published_at))),
                 shared=shared,
             )
         )

@@ -39,6 +39,7 @@ from shared import streams, wire
 from shared.events import EntityType, TaggedEvent
 from shared.logging import get_logger
 from shared.runtime.http import Handler, HttpContext, guarded, problem
+from shared.wire import as_text
 
 log = get_logger(__name__)
 
@@ -234,10 +235,6 @@ def atom_feed(
 # --------------------------------------------------------------------------------------------
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
 def _is_entry(row: Any) -> bool:
     return isinstance(row, list | tuple) and len(row) == 2 and isinstance(row[0], bytes | str)
 
@@ -258,7 +255,7 @@ def _stream_entries(reply: Any) -> list[tuple[Any, Any]]:
 async def last_entry_id(client: aioredis.Redis) -> str:
     """The newest entry of `articles.published`, so that "from now" has no gap between reads."""
     newest = await client.xrevrange(streams.PUBLISHED, count=1)
-    return _text(newest[0][0]) if newest else "0-0"
+    return as_text(newest[0][0]) if newest else "0-0"
 
 
 async def event_stream(
@@ -279,7 +276,7 @@ async def event_stream(
                 yield b": heartbeat\n\n"
                 continue
             for entry_id, raw in entries:
-                last = _text(entry_id)
+                last = as_text(entry_id)
                 fields = wire.text_fields(raw)
                 data = fields.get(streams.FIELD_EVENT)
                 if data is None:

@@ -34,6 +34,7 @@ from shared.runtime.consumer import (
     commit_fresh,
     writes_of,
 )
+from shared.wire import as_text
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -304,10 +305,6 @@ class ListingPage:
     next_cursor: Cursor | None
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class PublishIndex:
     """Reads and writes the listing index (see the key constants above)."""
 
@@ -424,7 +421,7 @@ class PublishIndex:
                 member_bytes = member if isinstance(member, bytes) else str(member).encode()
                 if after is not None and int(score) == after.listed_ms and member_bytes >= after_id:
                     continue
-                rows.append((_text(member), int(score)))
+                rows.append((as_text(member), int(score)))
             if len(batch) < chunk:
                 break
             offset += chunk

@@ -36,7 +36,7 @@ from redis.exceptions import ResponseError, WatchError
 
 from shared import deadletter, streams, wire
 from shared.logging import get_logger
-from shared.wire import EnvelopeT, Fields, text_fields
+from shared.wire import EnvelopeT, Fields, as_text, text_fields
 
 log = get_logger(__name__)
 
@@ -549,7 +549,7 @@ class StageRunner:
                 self._log.error("pending entries were trimmed before handling", count=len(deleted))
                 await self.client.xack(self.input_stream, self.group, *deleted)
             if live:
-                ids = [eid.decode() if isinstance(eid, bytes) else eid for eid, _ in live]
+                ids = [as_text(eid) for eid, _ in live]
                 counts = await self._delivery_counts(ids)
                 batch = [
                     Delivery(self.input_stream, eid, text_fields(f), counts.get(eid, 1), raw=f)
@@ -558,7 +558,7 @@ class StageRunner:
                 self._log.info("reclaimed idle entries", count=len(batch))
                 await self.handle(batch)
                 handled += len(batch)
-            start = next_id.decode() if isinstance(next_id, bytes) else next_id
+            start = as_text(next_id)
             if start == "0-0":
                 return handled
 
@@ -571,9 +571,7 @@ class StageRunner:
         """
         reply = await self.client.xreadgroup(self.group, self.consumer, {self.input_stream: ">"}, count=count)
         batch = [
-            Delivery(
-                self.input_stream, eid.decode() if isinstance(eid, bytes) else eid, text_fields(f), raw=f
-            )
+            Delivery(self.input_stream, as_text(eid), text_fields(f), raw=f)
             for _, entries in reply or []
             for eid, f in entries
         ]
@@ -586,7 +584,7 @@ class StageRunner:
         """Delete consumers idle longer than `idle_ms` that hold nothing pending."""
         removed: list[str] = []
         for info in await self.client.xinfo_consumers(self.input_stream, self.group):
-            name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+            name = as_text(info["name"])
             if name != self.consumer and int(info["pending"]) == 0 and int(info["idle"]) > idle_ms:
                 await self.client.xgroup_delconsumer(self.input_stream, self.group, name)
                 removed.append(name)

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from shared import streams
 from shared.runtime.consumer import BatchReport
+from shared.wire import as_text
 
 BATCH_SECONDS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ENTITY_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100)
@@ -89,7 +90,7 @@ class ServiceMetrics:
             if isinstance(info, Exception):
                 continue
             for row in info:
-                name = row["name"].decode() if isinstance(row["name"], bytes) else row["name"]
+                name = as_text(row["name"])
                 if name != group:
                     continue
                 self.pending.labels(stream, group).set(int(row["pending"]))
