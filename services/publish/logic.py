@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
@@ -111,8 +111,7 @@ def to_ninjs(
     `pubstatus` overrides the article's own status (e.g. to emit a kill notice for it).
     """
     doc = _neutral(tagged, base_url=base_url, pubstatus=pubstatus or tagged.article.pubstatus)
-    model: n.Ninjs2 | n.Ninjs3 = _ninjs2(doc) if ninjs_version == "2.2" else _ninjs3(doc)
-    return model.dump()
+    return _build(doc, _SPELLINGS[ninjs_version]).dump()
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,122 +324,111 @@ def _or_none(items: list[_T]) -> list[_T] | None:
     return items or None
 
 
-def _ninjs2(d: _Doc) -> n.Ninjs2:
-    descriptions = []
-    if d.caption:
-        descriptions.append(n.Description2(role="caption", contenttype="text/plain", value=d.caption))
-    if d.credit:
-        descriptions.append(n.Description2(role="creditline", value=d.credit))
-    return n.Ninjs2(
-        uri=d.uri,
-        standard=n.Standard2(name="ninjs", version="2.2", schema_=SCHEMA_URIS["2.2"]),
-        type="text",
-        representationtype="full" if d.pubstatus == "usable" else "partial",
-        version=d.article_version,
-        firstcreated=d.firstcreated,
-        versioncreated=d.versioncreated,
-        pubstatus=d.pubstatus,
-        ednote=d.ednote,
-        language=d.language,
-        title=d.title,
-        headlines=[n.Headline2(role="main", value=d.title)] if d.title else None,
-        by=d.by,
-        bodies=[
-            n.Body2(
-                role="main",
-                contenttype=d.content_type,
-                charcount=len(d.body),
-                wordcount=len(d.body.split()),
-                value=d.body,
-            )
-        ]
-        if d.body
-        else None,
-        descriptions=_or_none(descriptions),
-        people=_or_none([n.Person2(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal) for c in d.people]),
-        organisations=_or_none(
-            [n.Organisation2(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal) for c in d.organisations]
-        ),
-        places=_or_none(
-            [
-                n.Place2(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal, geojson=c.geojson)
-                for c in d.places
-            ]
-        ),
-        subjects=_or_none([n.Subject2(name=c.name) for c in d.subjects]),
-        associations=_or_none(
-            [
-                n.Association2(
-                    name=a.name,
-                    uri=a.uri,
-                    type="text",
-                    representationtype="partial",
-                    title=a.title,
-                )
-                for a in d.associations
-            ]
-        ),
-        altids=_or_none([n.AltId2(role=role, value=value) for role, value in d.altids]),
-        infosources=[n.InfoSource2(name=d.infosource)] if d.infosource else None,
-    )
+@dataclass(frozen=True)
+class _Spelling:
+    """How one ninjs version spells the document: its models, and field names that differ."""
+
+    version: NinjsVersion
+    doc: type[n.Ninjs2] | type[n.Ninjs3]
+    standard: type[n.Standard2] | type[n.Standard3]
+    headline: type[n.Headline2] | type[n.Headline3]
+    body: type[n.Body2] | type[n.Body3]
+    description: type[n.Description2] | type[n.Description3]
+    person: type[n.Person2] | type[n.Person3]
+    organisation: type[n.Organisation2] | type[n.Organisation3]
+    place: type[n.Place2] | type[n.Place3]
+    subject: type[n.Subject2] | type[n.Subject3]
+    association: type[n.Association2] | type[n.Association3]
+    altid: type[n.AltId2] | type[n.AltId3]
+    infosource: type[n.InfoSource2] | type[n.InfoSource3]
+    # 2.x name -> this version's name, for the names 3.x split with underscores.
+    names: dict[str, str] = field(default_factory=dict)
+    association_rel: bool = False  # 3.x associations say how they relate
+
+    def kw(self, **fields: Any) -> dict[str, Any]:
+        """Keyword arguments named the 2.x way, renamed for this version."""
+        return {self.names.get(name, name): value for name, value in fields.items()}
 
 
-def _ninjs3(d: _Doc) -> n.Ninjs3:
+_SPELLINGS: dict[NinjsVersion, _Spelling] = {
+    "2.2": _Spelling(
+        "2.2", n.Ninjs2, n.Standard2, n.Headline2, n.Body2, n.Description2, n.Person2,
+        n.Organisation2, n.Place2, n.Subject2, n.Association2, n.AltId2, n.InfoSource2,
+    ),
+    "3.1": _Spelling(
+        "3.1", n.Ninjs3, n.Standard3, n.Headline3, n.Body3, n.Description3, n.Person3,
+        n.Organisation3, n.Place3, n.Subject3, n.Association3, n.AltId3, n.InfoSource3,
+        names={
+            "representationtype": "representation_type",
+            "firstcreated": "first_created",
+            "versioncreated": "version_created",
+            "pubstatus": "pub_status",
+            "ednote": "ed_note",
+            "contenttype": "content_type",
+            "charcount": "char_count",
+            "wordcount": "word_count",
+            "geojson": "geo_json",
+            "altids": "alt_ids",
+            "infosources": "info_sources",
+        },
+        association_rel=True,
+    ),
+}  # fmt: skip
+
+
+def _build(d: _Doc, s: _Spelling) -> n.Ninjs2 | n.Ninjs3:
+    """The document in the version `s` spells, from the one neutral view."""
+    k = s.kw
     descriptions = []
     if d.caption:
-        descriptions.append(n.Description3(role="caption", content_type="text/plain", value=d.caption))
+        descriptions.append(s.description(**k(role="caption", contenttype="text/plain", value=d.caption)))
     if d.credit:
-        descriptions.append(n.Description3(role="creditline", value=d.credit))
-    return n.Ninjs3(
-        uri=d.uri,
-        standard=n.Standard3(name="ninjs", version="3.1", schema_=SCHEMA_URIS["3.1"]),
-        type="text",
-        representation_type="full" if d.pubstatus == "usable" else "partial",
-        version=d.article_version,
-        first_created=d.firstcreated,
-        version_created=d.versioncreated,
-        pub_status=d.pubstatus,
-        ed_note=d.ednote,
-        language=d.language,
-        title=d.title,
-        headlines=[n.Headline3(role="main", value=d.title)] if d.title else None,
-        by=d.by,
-        bodies=[
-            n.Body3(
-                role="main",
-                content_type=d.content_type,
-                char_count=len(d.body),
-                word_count=len(d.body.split()),
-                value=d.body,
-            )
-        ]
-        if d.body
-        else None,
-        descriptions=_or_none(descriptions),
-        people=_or_none([n.Person3(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal) for c in d.people]),
-        organisations=_or_none(
-            [n.Organisation3(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal) for c in d.organisations]
-        ),
-        places=_or_none(
-            [
-                n.Place3(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal, geo_json=c.geojson)
-                for c in d.places
-            ]
-        ),
-        subjects=_or_none([n.Subject3(name=c.name) for c in d.subjects]),
-        associations=_or_none(
-            [
-                n.Association3(
-                    name=a.name,
-                    rel=a.rel,
-                    uri=a.uri,
-                    type="text",
-                    representation_type="partial",
-                    title=a.title,
-                )
-                for a in d.associations
-            ]
-        ),
-        alt_ids=_or_none([n.AltId3(role=role, value=value) for role, value in d.altids]),
-        info_sources=[n.InfoSource3(name=d.infosource)] if d.infosource else None,
+        descriptions.append(s.description(role="creditline", value=d.credit))
+    bodies = None
+    if d.body:
+        words = len(d.body.split())
+        body = k(
+            role="main", contenttype=d.content_type, charcount=len(d.body), wordcount=words, value=d.body
+        )
+        bodies = [s.body(**body)]
+    people = [s.person(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal) for c in d.people]
+    organisations = [
+        s.organisation(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal) for c in d.organisations
+    ]
+    places = [
+        s.place(**k(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal, geojson=c.geojson))
+        for c in d.places
+    ]
+    associations = [
+        s.association(
+            **k(name=a.name, uri=a.uri, type="text", representationtype="partial", title=a.title)
+            | ({"rel": a.rel} if s.association_rel else {})
+        )
+        for a in d.associations
+    ]
+    return s.doc(
+        **k(
+            uri=d.uri,
+            standard=s.standard(name="ninjs", version=s.version, schema_=SCHEMA_URIS[s.version]),
+            type="text",
+            representationtype="full" if d.pubstatus == "usable" else "partial",
+            version=d.article_version,
+            firstcreated=d.firstcreated,
+            versioncreated=d.versioncreated,
+            pubstatus=d.pubstatus,
+            ednote=d.ednote,
+            language=d.language,
+            title=d.title,
+            headlines=[s.headline(role="main", value=d.title)] if d.title else None,
+            by=d.by,
+            bodies=bodies,
+            descriptions=_or_none(descriptions),
+            people=_or_none(people),
+            organisations=_or_none(organisations),
+            places=_or_none(places),
+            subjects=_or_none([s.subject(name=c.name) for c in d.subjects]),
+            associations=_or_none(associations),
+            altids=_or_none([s.altid(role=role, value=value) for role, value in d.altids]),
+            infosources=[s.infosource(name=d.infosource)] if d.infosource else None,
+        )
     )
