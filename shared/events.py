@@ -72,12 +72,10 @@ class InboundArticle(_Model):
     reason: str | None = Field(None, description="Why, for a withdrawal.")
 
 
-class RawArticle(_Model):
-    """A validated, normalised, versioned article as ingest emits it."""
+class ArticleContent(_Model):
+    """What an article says, before ingest gives it a version (ingest's `Draft`)."""
 
     article_id: str
-    version: int = Field(ge=1)
-    previous_event_id: str | None = None
     content_hash: str
     pubstatus: PubStatus = PubStatus.USABLE
     source: str
@@ -98,6 +96,13 @@ class RawArticle(_Model):
     subjects: list[str] = Field(default_factory=list)
     received_at: datetime
     withdrawal_reason: str | None = None
+
+
+class RawArticle(ArticleContent):
+    """A validated, normalised, versioned article as ingest emits it."""
+
+    version: int = Field(ge=1)
+    previous_event_id: str | None = None
 
     @model_validator(mode="after")
     def _usable_needs_text(self) -> Self:

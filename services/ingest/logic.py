@@ -13,13 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from services.ingest.formats import (
     HTML,
     JSON,
     SUPPORTED_TYPES,
-    TEXT,
     Code,
     Extracted,
     FieldError,
@@ -43,7 +42,7 @@ from services.ingest.normalise import (
     to_utc,
     url_scheme,
 )
-from shared.events import InlineLink, PubStatus, RawArticle
+from shared.events import ArticleContent, InlineLink, PubStatus, RawArticle
 
 __all__ = [
     "Accepted",
@@ -66,32 +65,11 @@ EARLIEST_YEAR: Final = 1900  # older dates are typos (0203 for 2023) or epoch-ze
 ID_HASH_CHARS: Final = 16  # 64 bits of sha1: collision-free at any archive size we will see
 
 
-class Draft(BaseModel):
+class Draft(ArticleContent):
     """A parsed, normalised article before versioning: `RawArticle` without version and
-    previous_event_id (a unit test keeps the two field sets in step)."""
+    previous_event_id (both derive from `ArticleContent`, so their fields cannot drift)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    article_id: str
-    content_hash: str
-    pubstatus: PubStatus = PubStatus.USABLE
-    source: str
-    source_id: str | None = None
-    content_type: str = TEXT
-    url: str | None = None
-    site: str | None = None
-    title: str = ""
-    body: str = ""
-    published_at: datetime | None = None
-    published_at_has_timezone: bool | None = None
-    authors: list[str] = []
-    language: str | None = None
-    image_caption: str | None = None
-    image_credit: str | None = None
-    inline_links: list[InlineLink] = []
-    subjects: list[str] = []
-    received_at: datetime
-    withdrawal_reason: str | None = None
 
 
 # --- parsing -------------------------------------------------------------------------------------
