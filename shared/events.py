@@ -6,6 +6,7 @@ These models are the contract between services and with the outside: upstream pr
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,6 +39,15 @@ class EntityType(StrEnum):
     ORGANISATION = "organisation"
     PLACE = "place"
     OTHER = "other"
+
+
+def entity_id(entity_type: EntityType, name: str) -> str:
+    """`person:sergey-shoygu`: the type, then the name's words case-folded and joined by '-'.
+
+    The one rule for an entity id: enrich assigns it, publish lists by it, subscribers filter on it.
+    """
+    words = re.findall(r"[^\W_]+", name.casefold())
+    return f"{entity_type.value}:{'-'.join(words) or 'unnamed'}"
 
 
 class InlineLink(_Model):

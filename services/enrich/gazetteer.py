@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from services.enrich.data import DEFAULT_GAZETTEER
-from shared.events import EntityType
+from shared.events import EntityType, entity_id
 
 # The spaCy label the entity ruler gives each type; the entry id, not the label, decides later.
 RULER_LABELS: dict[EntityType, str] = {
@@ -20,12 +20,6 @@ RULER_LABELS: dict[EntityType, str] = {
     EntityType.PLACE: "GPE",
     EntityType.OTHER: "MISC",
 }
-
-
-def slug(text: str) -> str:
-    """Lower-case ASCII-ish words joined by '-': the stable part of an entity id."""
-    words = re.findall(r"[^\W_]+", text.casefold())
-    return "-".join(words) or "unnamed"
 
 
 def name_key(text: str) -> str:
@@ -47,8 +41,8 @@ class GazetteerEntry(BaseModel):
         """`type:slug`; from the URI's last path segment when there is a URI, else from the name."""
         if self.uri:
             tail = self.uri.rstrip("/").rsplit("/", 1)[-1].split("#")[-1]
-            return f"{self.type.value}:{slug(tail)}"
-        return f"{self.type.value}:{slug(self.name)}"
+            return entity_id(self.type, tail)
+        return entity_id(self.type, self.name)
 
     def surfaces(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)

@@ -10,10 +10,10 @@ from typing import Any
 
 import spacy
 
-from services.enrich.gazetteer import Gazetteer, slug
+from services.enrich.gazetteer import Gazetteer
 from services.enrich.identifiers import PlaceIndex, place_index
 from services.enrich.resolution import VALUE_LABELS, Candidate, Resolved, is_acronym, resolve
-from shared.events import Entities, Entity, EntityType, Identifiers, Mention, RawArticle
+from shared.events import Entities, Entity, EntityType, Identifiers, Mention, RawArticle, entity_id
 
 # Bumped whenever the resolution rules change what comes out of the same model.
 RESOLVE_VERSION = 1
@@ -276,7 +276,7 @@ def build_entities(
             identifiers = identifiers.model_copy(update={"uri": item.entry.uri})
         grouped[item.type].append(
             Entity(
-                id=item.entry.id if item.entry else f"{item.type.value}:{slug(item.name)}",
+                id=item.entry.id if item.entry else entity_id(item.type, item.name),
                 name=item.name,
                 type=item.type,
                 titles=item.titles,

@@ -25,9 +25,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from services.enrich.gazetteer import Gazetteer, GazetteerEntry, name_key, slug
+from services.enrich.gazetteer import Gazetteer, GazetteerEntry, name_key
 from services.enrich.identifiers import Place, PlaceIndex
-from shared.events import EntityType
+from shared.events import EntityType, entity_id
 
 # spaCy labels that are values, not names: never entities.
 VALUE_LABELS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
@@ -807,7 +807,7 @@ def _merge_same_identity(entities: list[Resolved]) -> list[Resolved]:
     """Entities that end with the same id (one canonical name and type) are one entity."""
     merged: dict[str, Resolved] = {}
     for entity in entities:
-        identity = entity.entry.id if entity.entry else f"{entity.type.value}:{slug(entity.name)}"
+        identity = entity.entry.id if entity.entry else entity_id(entity.type, entity.name)
         known = merged.get(identity)
         if known is None:
             merged[identity] = entity

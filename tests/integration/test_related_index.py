@@ -167,7 +167,7 @@ async def test_concurrent_upserts_of_one_article_leave_consistent_memberships(
     [candidates] = await index.candidates([("new", [entity(f"Topic {i}") for i in range(8)])])
     assert [c.article_id for c in candidates] == ["a2"]
     assert len(candidates[0].shared) == 1
-    topic_keys = [k async for k in redis_client.scan_iter(match=f"{prefix}:entity:x:topic-*")]
+    topic_keys = [k async for k in redis_client.scan_iter(match=f"{prefix}:entity:{entity_id('Topic')}-*")]
     assert len(topic_keys) == 1
 
 

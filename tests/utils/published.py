@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.publish.logic import build_published, to_ninjs
-from shared import streams, wire
+from shared import events, streams, wire
 from shared.events import (
     Entities,
     Entity,
@@ -33,9 +33,8 @@ T0 = datetime(2025, 6, 10, 9, 0, tzinfo=UTC)
 
 
 def entity_id(name: str, entity_type: EntityType) -> str:
-    """`person:sergey-shoygu`: the type, then the name lower-cased with hyphens for spaces."""
-    slug = re.sub(r"[^\w]+", "-", name.casefold()).strip("-")
-    return f"{entity_type.value}:{slug}"
+    """The id enrich gives an entity without a gazetteer entry (shared.events.entity_id)."""
+    return events.entity_id(entity_type, name)
 
 
 def entity(

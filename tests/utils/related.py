@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.enrich.related import Candidate, IndexedArticle, SharedEntity
+from shared import events
 from shared.events import (
     Enrichment,
     Entities,
@@ -21,7 +22,8 @@ NOW = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
 
 
 def entity_id(name: str) -> str:
-    return "x:" + name.lower().replace(" ", "-")
+    """Every builder entity is keyed as `other`, whatever its type: the index only compares ids."""
+    return events.entity_id(EntityType.OTHER, name)
 
 
 def entity(
