@@ -61,7 +61,7 @@ deploy-images: $(STAMP) ## build the base, app (newsflow:dev) and Redis images l
 	nice -n 10 $(BIN)/python -m tests.deploy.live images
 
 deploy-test: $(STAMP) ## build the images, run the compose stack end to end; one JSON line
-	nice -n 10 $(BIN)/python -m tests.deploy.live test
+	@nice -n 10 $(BIN)/python -m tests.deploy.live test
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 from tests.deploy.live import engine, stack
@@ -30,7 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="test: leave the stack running")
     args = parser.parse_args(argv)
     if args.command == "test":
-        result = stack.run_all(args.cache_dir, keep=args.keep, rebuild_base=args.rebuild_base)
+        try:
+            result = stack.run_all(args.cache_dir, keep=args.keep, rebuild_base=args.rebuild_base)
+        except (AssertionError, subprocess.CalledProcessError, OSError) as error:
+            traceback.print_exc()
+            # Still one line on stdout, for whoever collects the figures.
+            result = {"ok": False, "error": f"{type(error).__name__}: {error}"[:500]}
         print(json.dumps(result), flush=True)
         return 0 if result["ok"] else 1
     engine.ensure_packages()
