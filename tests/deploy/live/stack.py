@@ -243,6 +243,7 @@ class CrashResult:
     duplicates: int
     published_at_kill: int
     restarts: int
+    dead_lettered: int
 
 
 def crash_under_load(stack: Stack, count: int = LOAD_ARTICLES) -> CrashResult:
@@ -284,6 +285,7 @@ def crash_under_load(stack: Stack, count: int = LOAD_ARTICLES) -> CrashResult:
         duplicates=sum(counts[a] - 1 for a in accepted if counts[a] > 1),
         published_at_kill=at_kill,
         restarts=main_pid(stack, "enrich")[1] - restarts,
+        dead_lettered=int(cast(int, client.xlen(streams.DLQ))),
     )
 
 
@@ -361,6 +363,7 @@ def run_all(cache: Path, *, keep: bool = False, rebuild_base: bool = False) -> d
             "accepted": crash.accepted + 1,
             "published_at_kill": crash.published_at_kill,
             "enrich_restarts": crash.restarts,
+            "dead_lettered": crash.dead_lettered,
             "kustomize": renderer,
             "engine_started_here": started_engine,
             "total_s": round(time.monotonic() - started, 1),
