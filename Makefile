@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint typecheck eval bench chaos clean
+.PHONY: help install demo test test-fast lint typecheck eval bench chaos deploy-base deploy-images deploy-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,17 @@ bench: $(STAMP) ## throughput, latency and memory against a private redis-server
 
 chaos: $(STAMP) ## kill -9 services and restart Redis under load; prints lost/duplicate counts
 	$(BIN)/pytest -m slow tests/chaos tests/integration/test_cluster.py -p no:cacheprovider -s
+
+# Docker without an image registry (root; installs docker.io, docker-compose, debootstrap from
+# Debian's packages when missing, starts dockerd when none runs): deploy/README.md.
+deploy-base: $(STAMP) ## build the Debian base image locally (debootstrap, cached)
+	nice -n 10 $(BIN)/python -m tests.deploy.live base
+
+deploy-images: $(STAMP) ## build the base, app (newsflow:dev) and Redis images locally
+	nice -n 10 $(BIN)/python -m tests.deploy.live images
+
+deploy-test: $(STAMP) ## build the images, run the compose stack end to end; one JSON line
+	@nice -n 10 $(BIN)/python -m tests.deploy.live test
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
