@@ -64,18 +64,37 @@ class LanguageRules:
     organisations: frozenset[str] = NEWS_AGENCIES
     # A one-word span at a sentence start that looks like a verb, not a name ("Añadió").
     sentence_start_verb: re.Pattern[str] | None = None
+    # Whether a lower-case noun before a name is cut off ("provincia de Buenos Aires"): the
+    # Spanish newswire convention; French Wikipedia style keeps it ("océan Indien", "île Maurice").
+    trim_lowercase_nouns: bool = False
+    # German capitalises every noun: one capitalised word after an article ("der Saison",
+    # "im Krieg") is a common noun, as is one with a common-noun suffix ("Meisterschaft").
+    articles: frozenset[str] = frozenset()
+    common_noun_suffixes: tuple[str, ...] = ()
     leading_title: re.Pattern[str] = field(init=False, repr=False, compare=False)
     context_title: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         alternation = "|".join(re.escape(t) for t in sorted(self.titles, key=len, reverse=True)) or "(?!)"
-        # Titles are written lower-case mid-sentence and capitalised at its start.
-        object.__setattr__(self, "leading_title", re.compile(rf"(?:{alternation})\s+", re.IGNORECASE))
+        # Titles are written lower-case mid-sentence and capitalised at its start. A title before
+        # a particle is part of the name ("Madame de Maintenon", "Herzog von Alba").
+        particle = r"(?:de|d['’]|du|des|del|della|di|da|von|vom|van|zu)\s"
+        object.__setattr__(
+            self, "leading_title", re.compile(rf"(?:{alternation})\s+(?!{particle})", re.IGNORECASE)
+        )
         object.__setattr__(
             self,
             "context_title",
             re.compile(rf"(?:^|(?<=[\s,(’'\"“«]))({alternation})(?:\s*,)?\s+$", re.IGNORECASE),
         )
+
+    def _common_noun(self, text: str, start: int, surface: str) -> bool:
+        if self.common_noun_suffixes and surface.casefold().endswith(self.common_noun_suffixes):
+            return True
+        if not self.articles:
+            return False
+        before = text[max(0, start - 12) : start].split()
+        return bool(before) and before[-1].casefold() in self.articles
 
     def label(self, model_label: str, surface: str = "") -> str:
         """The resolution's label for a model's span."""
@@ -91,12 +110,23 @@ class LanguageRules:
         A person's particle stays ("de Gaulle", "von der Leyen").
         """
         words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[start:end])]
+        if not words:
+            return start, end
         while len(words) > 1:
             first = text[start + words[0][0] : start + words[0][1]]
             rest = text[start + words[1][0] : end]
             if label == "PERSON" and first in self.connectors:
                 break
-            if first.casefold() in self.function_words or (first.islower() and rest[:1].isupper()):
+            # A capitalised article belongs to the name ("La Rochelle", "El Salvador") unless
+            # the sentence start is what capitalised it.
+            at_sentence_start = _SENTENCE_START.search(
+                text, max(0, start + words[0][0] - 4), start + words[0][0]
+            )
+            function_word = first.casefold() in self.function_words and (
+                first.islower() or at_sentence_start is not None
+            )
+            noun = self.trim_lowercase_nouns and first.islower() and rest[:1].isupper()
+            if function_word or noun:
                 words.pop(0)
             else:
                 break
@@ -120,6 +150,8 @@ class LanguageRules:
         if all(w in self.function_words for w in words):
             return True
         if len(words) == 1 and words[0] in self.generic_words:
+            return True
+        if len(words) == 1 and not surface.isupper() and self._common_noun(text, start, surface):
             return True
         return (
             self.sentence_start_verb is not None
@@ -147,7 +179,7 @@ FRENCH = LanguageRules(
         "docteur", "Dr", "Dr.", "professeur", "Pr", "Pr.", "maître", "Me", "monsieur", "madame",
         "mademoiselle", "M.", "MM.", "Mme", "Mmes", "Mlle", "l'entraîneur", "l'ancien président",
     ),
-    connectors=NAME_CONNECTORS | {"d'", "l'", "du", "des", "aux", "au", "sur", "sous", "lès", "et"},
+    connectors=NAME_CONNECTORS | {"d", "l", "d'", "l'", "du", "des", "aux", "au", "sur", "sous", "lès", "et"},
     function_words=frozenset(
         {
             "le", "la", "les", "l", "un", "une", "des", "du", "de", "d", "au", "aux", "et", "ou",
@@ -205,6 +237,7 @@ SPANISH = LanguageRules(
         }
     ),
     split_lowercase=ALL_LABELS,  # Spanish capitalises every main word of a name
+    trim_lowercase_nouns=True,
     organisations=NEWS_AGENCIES
     | {
         # Institutions written capitalised by Spanish style ("el Gobierno", "la Junta")
@@ -261,7 +294,23 @@ GERMAN = LanguageRules(
             "regierung", "bundesregierung", "ministerium", "polizei", "armee", "bundeswehr",
             "staat", "gericht", "parlament", "partei", "verein", "stadt", "land", "gemeinde",
             "kanzlerin", "kanzler", "präsident", "präsidentin", "minister", "ministerin",
+            # months and days are dates, not names
+            "januar", "jänner", "februar", "märz", "april", "mai", "juni", "juli", "august",
+            "september", "oktober", "november", "dezember", "montag", "dienstag", "mittwoch",
+            "donnerstag", "freitag", "samstag", "sonnabend", "sonntag",
         }
+    ),
+    articles=frozenset(
+        {
+            "der", "die", "das", "den", "dem", "des", "ein", "eine", "einer", "einem", "einen",
+            "eines", "im", "am", "zum", "zur", "vom", "beim", "ins", "ans", "kein", "keine",
+            "dieser", "diese", "dieses", "diesem", "diesen", "jeder", "jede", "jedes", "jedem",
+            "seiner", "seine", "seinem", "seinen", "ihrer", "ihre", "ihrem", "ihren",
+        }
+    ),
+    common_noun_suffixes=(
+        "ung", "ungen", "heit", "heiten", "keit", "keiten", "schaft", "schaften", "ismus",
+        "tät", "täten", "tion", "tionen", "nisse", "tums", "ling", "linge", "ierung",
     ),
 )  # fmt: skip
 
