@@ -125,7 +125,8 @@ class LanguageRules:
             function_word = first.casefold() in self.function_words and (
                 first.islower() or at_sentence_start is not None
             )
-            noun = self.trim_lowercase_nouns and first.islower() and rest[:1].isupper()
+            following = next((w for w in rest.split() if w.casefold() not in self.connectors), "")
+            noun = self.trim_lowercase_nouns and first.islower() and following[:1].isupper()
             if function_word or noun:
                 words.pop(0)
             else:

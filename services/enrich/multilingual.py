@@ -17,7 +17,7 @@ from typing import Any
 import spacy
 
 from services.enrich.gazetteer import Gazetteer
-from services.enrich.identifiers import PlaceIndex, place_index
+from services.enrich.identifiers import CITY_PRIOR_POPULATION, PlaceIndex, place_index
 from services.enrich.languages import PIPELINES, RULES, language_code
 from services.enrich.logic import (
     RESOLVE_VERSION,
@@ -167,7 +167,7 @@ class MultilingualTagger:
                     name = text[start:end].rstrip(".")
                     end = start + len(name)
                     free = not any(s < end and start < e for s, e in taken)
-                    if free and self._places.is_strong_place(name):
+                    if free and self._is_known_place(name):
                         found.append(Candidate(start, end, "GPE"))
                         taken.append((start, end))
                         i += size
@@ -175,6 +175,13 @@ class MultilingualTagger:
                 else:
                     i += 1
         return sorted(found, key=lambda c: c.start)
+
+    def _is_known_place(self, name: str) -> bool:
+        """A country, continent or US state, or a city of CITY_PRIOR_POPULATION (any of its names)."""
+        place = self._places.lookup(name)
+        if place is None:
+            return False
+        return place.kind != "city" or place.population >= CITY_PRIOR_POPULATION
 
     def _ruler(self) -> Any:
         """A language-neutral tokenizer with the gazetteer's entity ruler (no model)."""

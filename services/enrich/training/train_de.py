@@ -35,7 +35,7 @@ META = {
     "name": "newsflow_ner",
     "version": "1.0.0",
     "description": "German NER (PER, ORG, LOC) for newsflow: a CNN without vectors, trained on WikiANN.",
-    "license": "CC BY-SA 3.0 (inherits the WikiANN / Wikipedia licence of its training data)",
+    "license": "CC BY-SA (trained on WikiANN, derived from Wikipedia; see MODEL_CARD.md)",
     "author": "newsflow",
 }
 
