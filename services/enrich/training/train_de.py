@@ -74,14 +74,14 @@ def to_docbin(path: Path) -> DocBin:
     return docbin
 
 
-def write_config(path: Path, train_path: Path, dev_path: Path) -> None:
+def write_config(path: Path, train_path: Path, dev_path: Path, max_steps: int = MAX_STEPS) -> None:
     """spaCy's efficiency NER config for German, with our steps, dropout, seed and no vectors."""
     config = init_config(lang="de", pipeline=["ner"], optimize="efficiency", gpu=False)
     config["paths"]["train"] = str(train_path)
     config["paths"]["dev"] = str(dev_path)
     config["system"]["seed"] = SEED
     training = config["training"]
-    training["max_steps"] = MAX_STEPS
+    training["max_steps"] = max_steps
     training["eval_frequency"] = EVAL_FREQUENCY
     training["patience"] = PATIENCE
     training["dropout"] = DROPOUT
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="folder with wikiann-de-{train,val}.conllu")
     parser.add_argument("--build", type=Path, default=REPO / "build" / "train-de", help="scratch folder")
     parser.add_argument("--out", type=Path, default=MODEL_DIR, help="where the best pipeline is copied")
+    parser.add_argument("--max-steps", type=int, default=MAX_STEPS, help="training steps")
     args = parser.parse_args(argv)
 
     build: Path = args.build
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     to_docbin(args.data / "wikiann-de-train.conllu").to_disk(train_path)
     to_docbin(args.data / "wikiann-de-val.conllu").to_disk(dev_path)
     config_path = build / "config.cfg"
-    write_config(config_path, train_path, dev_path)
+    write_config(config_path, train_path, dev_path, args.max_steps)
 
     started = time.perf_counter()
     train(config_path, build / "output")
