@@ -103,12 +103,21 @@ class LanguageRules:
             return "ORG"
         return label
 
-    def trim(self, text: str, start: int, end: int, label: str) -> tuple[int, int]:
+    def trim(
+        self, text: str, start: int, end: int, label: str, piece_start: int | None = None
+    ) -> tuple[int, int]:
         """Words around a name that are not part of it: "en Estados Unidos", "El Gobierno",
         "provincia de Buenos Aires", "l'Élysée" (articles, prepositions, lower-case nouns).
 
-        A person's particle stays ("de Gaulle", "von der Leyen").
+        A person's particle stays ("de Gaulle", "von der Leyen"), and so does an English "The"
+        the model put in a name, which in these languages is the name's own ("The Beatles").
         """
+        if (
+            piece_start is not None
+            and start - 4 >= piece_start
+            and text[start - 4 : start] in ("The ", "THE ")
+        ):
+            start -= 4
         words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[start:end])]
         if not words:
             return start, end
@@ -181,6 +190,8 @@ FRENCH = LanguageRules(
         "mademoiselle", "M.", "MM.", "Mme", "Mmes", "Mlle", "l'entraîneur", "l'ancien président",
     ),
     connectors=NAME_CONNECTORS | {"d", "l", "d'", "l'", "du", "des", "aux", "au", "sur", "sous", "lès", "et"},
+    # Participles opening a sentence ("Sélectionné en équipe de France, il ...", "Espérant ...").
+    sentence_start_verb=re.compile(r"[^\W\d_]{4,}(?:é|ée|és|ées|ant)"),
     function_words=frozenset(
         {
             "le", "la", "les", "l", "un", "une", "des", "du", "de", "d", "au", "aux", "et", "ou",
@@ -196,7 +207,7 @@ FRENCH = LanguageRules(
     ),
     generic_words=frozenset(
         {
-            "gouvernement", "ministère", "président", "présidente", "ministre", "état", "armée",
+            "gouvernement", "ministère", "président", "présidente", "ministre", "armée",
             "police", "préfecture", "mairie", "tribunal", "justice", "parlement", "sénat",
             "assemblée", "conseil", "commission", "direction", "société", "entreprise",
         }

@@ -332,7 +332,7 @@ def _make_span(
 ) -> Span | None:
     start, end = _strip(text, *piece)
     if rules is not None:
-        start, end = rules.trim(text, start, end, label)
+        start, end = rules.trim(text, start, end, label, piece[0])
     if end <= start:
         return None
     titles: tuple[str, ...] = ()
