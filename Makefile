@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint typecheck eval bench chaos deploy-base deploy-images deploy-test clean
+.PHONY: help install demo test test-fast lint typecheck eval train-de bench chaos deploy-base deploy-images deploy-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,8 +43,14 @@ lint: $(STAMP) ## ruff lint and format check
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy .
 
-eval: $(STAMP) ## entity tagging quality on the dev set: raw model and ours side by side
+eval: $(STAMP) ## entity tagging quality on the en, es, fr and de dev sets: raw model and ours side by side
 	$(BIN)/newsflow eval ../shared/eval/conll2003_validation_docs.jsonl --compare-raw
+	$(BIN)/newsflow eval ../shared/eval/conll2002-es-val_docs.jsonl --compare-raw
+	$(BIN)/newsflow eval ../shared/eval/wikineural-fr-val_docs.jsonl --compare-raw
+	$(BIN)/newsflow eval ../shared/eval/wikineural-de-val_docs.jsonl --compare-raw
+
+train-de: $(STAMP) ## train the German NER pipeline into services/enrich/models/de_newsflow_ner (~15 min)
+	nice -n 10 $(BIN)/python -m services.enrich.training.train_de
 
 bench: $(STAMP) ## throughput, latency and memory against a private redis-server
 	$(BIN)/newsflow bench

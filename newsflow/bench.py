@@ -52,6 +52,7 @@ from rich.console import Console
 from rich.table import Table
 
 from newsflow.redis_server import RedisServer
+from newsflow.tagger_memory import measure_rss_mb
 from services.enrich.app import load_tagger
 from services.enrich.identifiers import place_index
 from services.enrich.settings import EnrichSettings
@@ -86,6 +87,8 @@ class BenchConfig:
     # Distinct generated bodies the stage runs cycle through (each entry still has its own id).
     stage_pool: int = 500
     timeout_s: float = 300.0  # longest wait for any one phase before giving up
+    # RSS of a fresh process holding the taggers of each of these language sets ("" skips it).
+    tagger_languages: tuple[str, ...] = ("en", "en,fr,es,de")
 
 
 FULL = BenchConfig()
@@ -97,6 +100,7 @@ TARGET_STAGE_PER_S = 5_000.0  # ingest and publish, articles/s per process
 TARGET_STAGE_RATIO = 0.25  # ingest and publish vs the raw redis loop with the same entry sizes
 TARGET_P99_MS = 300.0  # end-to-end, at half the pipeline capacity
 TARGET_RSS_MB = {"ingest": 150.0, "enrich": 400.0, "publish": 150.0}
+TARGET_TAGGER_RSS_MB = {"en,fr,es,de": 800.0}  # taggers of a four-language replica, one process
 
 RAW_LOOP_COUNT = 100  # XREADGROUP COUNT of the raw loop, the services' default batch size
 FILL_CHUNK = 500  # entries per pipelined XADD round trip when pre-filling a stream
@@ -645,6 +649,8 @@ class BenchResult:
     # the entry ids of articles.raw, articles.tagged and articles.published (millisecond clock).
     latency_stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     rss_mb: dict[str, float] = field(default_factory=dict)
+    # RSS of a fresh process with the taggers of these languages loaded, by language set (MB).
+    tagger_rss_mb: dict[str, float] = field(default_factory=dict)
     # CPU ms per article, robust to other work on the machine where rates are not: "baseline"
     # (in-process tagging), "ingest"/"publish" (alone), "pipeline" ({service: ms}, 1 replica).
     cpu_ms_per_article: dict[str, Any] = field(default_factory=dict)
@@ -685,6 +691,11 @@ class BenchResult:
         rows += [
             (f"{name} peak RSS", f"≤ {limit:.0f} MB", self.rss_mb.get(name, 0.0) <= limit)
             for name, limit in TARGET_RSS_MB.items()
+        ]
+        rows += [
+            (f"tagger RSS {langs}", f"≤ {limit:.0f} MB", self.tagger_rss_mb[langs] <= limit)
+            for langs, limit in TARGET_TAGGER_RSS_MB.items()
+            if langs in self.tagger_rss_mb
         ]
         return rows
 
@@ -980,6 +991,10 @@ def run_bench(
         _run_phases(bench, console)
         bench.result.load_avg.append(round(os.getloadavg()[0], 2))
         bench.result.rss_mb = {name: round(sampler.peak_mb.get(name, 0.0), 1) for name in TARGET_RSS_MB}
+        for languages in config.tagger_languages:
+            with console.status(f"tagger memory: {languages}"):
+                rss = measure_rss_mb(languages.split(","), timeout_s=config.timeout_s)
+            bench.result.tagger_rss_mb[languages] = round(rss, 1)
         return bench.result
 
 
@@ -1174,6 +1189,16 @@ def render_table(result: BenchResult) -> Table:
             "",
             f"≤ {limit:.0f} MB",
             _verdict(met[f"{name} peak RSS"]),
+        )
+    for languages, rss in result.tagger_rss_mb.items():
+        tagger_limit = TARGET_TAGGER_RSS_MB.get(languages)
+        table.add_row(
+            f"tagger RSS, languages {languages} (fresh process)",
+            f"{rss:,.0f} MB",
+            "",
+            "",
+            f"≤ {tagger_limit:.0f} MB" if tagger_limit else "",
+            _verdict(met[f"tagger RSS {languages}"]) if tagger_limit else "",
         )
     return table
 

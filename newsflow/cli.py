@@ -261,12 +261,13 @@ def evaluate(
 ) -> None:
     """Precision, recall and F1 of entity tagging (PER, ORG, LOC) at mention and document level."""
     from services.enrich.app import load_tagger
-    from services.enrich.evaluation import format_reports, run_eval
+    from services.enrich.evaluation import format_reports, has_raw_model, load_dataset, run_eval
     from services.enrich.settings import Settings
 
     configure_logging("WARNING")
     tagger = load_tagger(Settings())
     reports = {}
+    compare_raw = compare_raw and has_raw_model(load_dataset(dataset))  # none for our German model
     if compare_raw:
         reports["raw model"] = run_eval(dataset, tagger, raw=True)
     reports["newsflow"] = run_eval(dataset, tagger, raw=False, predictions=predictions)

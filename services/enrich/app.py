@@ -6,7 +6,9 @@ import asyncio
 from collections.abc import Sequence
 
 from services.enrich.gazetteer import Gazetteer
+from services.enrich.languages import parse_languages
 from services.enrich.logic import Tagger
+from services.enrich.multilingual import MultilingualTagger
 from services.enrich.related import RelatedIndex
 from services.enrich.settings import Settings
 from services.enrich.stages import EnrichStage, RelatedIndexStage
@@ -15,17 +17,35 @@ from shared.runtime.consumer import Retention
 from shared.runtime.service import Consumer, Runtime, Service
 
 
-def load_tagger(settings: Settings) -> Tagger:
-    gazetteer = Gazetteer.load(settings.gazetteer_path) if settings.gazetteer_path else Gazetteer.default()
-    return Tagger(settings.spacy_model, gazetteer=gazetteer)
+def load_tagger(settings: Settings, *, english: Tagger | None = None) -> MultilingualTagger:
+    """The replica's taggers: English loaded now (unless given), other languages on first use."""
+    gazetteer = english.gazetteer if english is not None else None
+    if gazetteer is None:
+        gazetteer = (
+            Gazetteer.load(settings.gazetteer_path) if settings.gazetteer_path else Gazetteer.default()
+        )
+    tagger = MultilingualTagger(
+        parse_languages(settings.languages),
+        english_model=settings.spacy_model,
+        gazetteer=gazetteer,
+        loaded={"en": english} if english is not None else None,
+    )
+    tagger.tagger(tagger.default_language)
+    return tagger
 
 
-def create_service(settings: Settings | None = None, *, tagger: Tagger | None = None) -> Service:
+def create_service(
+    settings: Settings | None = None, *, tagger: Tagger | MultilingualTagger | None = None
+) -> Service:
     settings = settings or Settings()
 
     async def make_consumers(rt: Runtime) -> Sequence[Consumer]:
-        # The model loads once per process, off the event loop (about 1 s).
-        loaded = tagger if tagger is not None else await asyncio.to_thread(load_tagger, settings)
+        # The English model loads once per process, off the event loop (about 1 s).
+        loaded = (
+            tagger
+            if isinstance(tagger, MultilingualTagger)
+            else await asyncio.to_thread(load_tagger, settings, english=tagger)
+        )
         index = RelatedIndex(rt.client)
         stage = EnrichStage(loaded, index, settings, rt.metrics, rt.tracing)
         return [

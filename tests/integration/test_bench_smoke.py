@@ -13,7 +13,9 @@ from newsflow.bench import BenchConfig, generate_article, run_bench
 pytestmark = pytest.mark.integration
 
 # Every phase, each as small as it can be and still measure something (about 30 s in all).
-TINY = BenchConfig(pipeline_articles=4, stage_articles=200, latency_s=2.0, stage_pool=10, timeout_s=45.0)
+TINY = BenchConfig(
+    pipeline_articles=4, stage_articles=200, latency_s=2.0, stage_pool=10, timeout_s=45.0, tagger_languages=()
+)
 SCALARS = (
     "baseline_per_s",
     "pipeline_per_s",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from services.enrich.logic import Tagger
+from services.enrich.multilingual import MultilingualTagger
 from services.enrich.related import RelatedIndex
 from services.enrich.settings import EnrichSettings
 from services.enrich.stages import EnrichStage, RelatedIndexStage
@@ -18,8 +18,8 @@ from tests.utils.published import BASE_URL, article, place, tagged_article
 
 
 @pytest.fixture(scope="module")
-def tagger() -> Tagger:
-    return Tagger()
+def tagger() -> MultilingualTagger:
+    return MultilingualTagger(["en"])
 
 
 def raw_event(article_id: str, body: str) -> RawEvent:
@@ -34,7 +34,7 @@ def raw_event(article_id: str, body: str) -> RawEvent:
 
 
 async def test_enrich_stage_emits_a_tagged_event_per_raw_event_and_rejects_an_undecodable_one(
-    redis_client: aioredis.Redis, tagger: Tagger
+    redis_client: aioredis.Redis, tagger: MultilingualTagger
 ) -> None:
     stage = EnrichStage(tagger, RelatedIndex(redis_client), EnrichSettings(), ServiceMetrics("enrich"))
     event = raw_event("a1", "Angela Merkel met Emmanuel Macron in Geneva on Monday.")

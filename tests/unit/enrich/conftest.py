@@ -6,6 +6,7 @@ import pytest
 
 from services.enrich.identifiers import PlaceIndex, place_index
 from services.enrich.logic import Tagger
+from services.enrich.multilingual import MultilingualTagger
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +17,9 @@ def tagger() -> Tagger:
 @pytest.fixture(scope="session")
 def places() -> PlaceIndex:
     return place_index()
+
+
+@pytest.fixture(scope="session")
+def multilingual() -> MultilingualTagger:
+    """All four pipelines (the French model loads in about 5 s)."""
+    return MultilingualTagger(["en", "fr", "es", "de"])
