@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from services.enrich.gazetteer import Gazetteer
 from services.enrich.handlers import EnrichStage, RelatedIndexStage
+from services.enrich.knowledge import KnowledgeBase
 from services.enrich.logic import Tagger
 from services.enrich.related import RelatedIndex
 from services.enrich.settings import Settings
@@ -16,8 +16,9 @@ from shared.service import Consumer, Runtime, Service
 
 
 def load_tagger(settings: Settings) -> Tagger:
-    gazetteer = Gazetteer.load(settings.gazetteer_path) if settings.gazetteer_path else Gazetteer.default()
-    return Tagger(settings.spacy_model, gazetteer=gazetteer)
+    path = settings.gazetteer_path
+    knowledge = KnowledgeBase.load(path) if path else KnowledgeBase.default()
+    return Tagger(settings.spacy_model, gazetteer=knowledge)
 
 
 def create_service(settings: Settings | None = None, *, tagger: Tagger | None = None) -> Service:

@@ -10,8 +10,8 @@ from typing import Any
 
 import spacy
 
-from services.enrich.gazetteer import Gazetteer, slug
-from services.enrich.identifiers import PlaceIndex, place_index
+from services.enrich.identifiers import PlaceIndex
+from services.enrich.knowledge import KnowledgeBase, slug
 from services.enrich.resolution import VALUE_LABELS, Candidate, Resolved, is_acronym, resolve
 from shared.events import Entities, Entity, EntityType, Identifiers, Mention, RawArticle
 
@@ -71,9 +71,10 @@ _KEEP_SHOUTED_LENGTH = 3
 class Tagger:
     """Tags the people, organisations, places and other names of articles."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, gazetteer: Gazetteer | None = None) -> None:
-        """Loads the spaCy model once (about 1 s); `gazetteer=None` is the house default."""
-        self.gazetteer = gazetteer if gazetteer is not None else Gazetteer.default()
+    def __init__(self, model: str = DEFAULT_MODEL, gazetteer: KnowledgeBase | None = None) -> None:
+        """Loads the spaCy model once (about 1 s); `gazetteer` is the knowledge base, `None` the
+        house default."""
+        self.gazetteer = gazetteer if gazetteer is not None else KnowledgeBase.default()
         self._nlp: Any = spacy.load(model, exclude=list(NOT_FOR_NER))
         self._ruler: str | None = None
         patterns = self.gazetteer.ruler_patterns()
@@ -82,7 +83,7 @@ class Tagger:
             ruler: Any = self._nlp.add_pipe("entity_ruler", name=RULER, before="ner")
             ruler.add_patterns(patterns)
             self._ruler = RULER
-        self._places = place_index()
+        self._places = self.gazetteer.places
         meta = self._nlp.meta
         self.name = f"{meta['lang']}_{meta['name']}-{meta['version']}+resolve-{RESOLVE_VERSION}"
 
@@ -271,9 +272,10 @@ def build_entities(
             + SALIENCE_FREQUENCY * len(mentions) / most
             + SALIENCE_HEADLINE * in_headline
         )
-        identifiers = item.place.identifiers() if item.place else Identifiers()
-        if item.entry is not None and item.entry.uri:
-            identifiers = identifiers.model_copy(update={"uri": item.entry.uri})
+        if item.entry is not None:
+            identifiers = item.entry.to_identifiers()
+        else:
+            identifiers = item.place.identifiers() if item.place else Identifiers()
         grouped[item.type].append(
             Entity(
                 id=item.entry.id if item.entry else f"{item.type.value}:{slug(item.name)}",
@@ -286,7 +288,7 @@ def build_entities(
                 salience=round(min(max(salience, 0.0), 1.0), 4),
                 in_headline=in_headline,
                 identifiers=identifiers,
-                source="gazetteer" if item.entry is not None else "model",
+                source="gazetteer" if item.entry is not None or identifiers.kb_id else "model",
             )
         )
     for entities in grouped.values():
