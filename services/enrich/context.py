@@ -43,7 +43,8 @@ _ORGANISATION_OF = re.compile(
 # Words before a name that say it is where something happens, not who does it.
 _LOCATIVE_BEFORE = re.compile(
     r"(?:^|[\s(])(?:in|at|near|beside|outside|across|around|off|towards|toward|into|from|"
-    r"throughout|inside|via|between|to)\s+(?:the\s+)?$",
+    r"throughout|inside|via|between|to|(?:city|town|village|port|province|region|state|"
+    r"capital|island|district)\s+of)\s+(?:the\s+)?$",
     re.IGNORECASE,
 )
 # Words after a name that say it is a place ("the Alcântara terminal", "Kop van Zuid district").
@@ -53,7 +54,7 @@ _PLACE_AFTER = re.compile(
     r"peninsula|border|airport|station|municipality|village|town)\b"
 )
 # A venue heading a results line ("Leicester : Leicestershire beat Somerset").
-_VENUE = re.compile(r"[ \t]*:")
+_VENUE = re.compile(r"[ \t]*(?:\([^)\n]{1,40}\)[ \t]*)?:")
 # A story's first line names its sport in Reuters style ("SOCCER - ...", "CRICKET - ...").
 _SPORTS_HEADER = re.compile(
     r"^\s*(?:SOCCER|FOOTBALL|CRICKET|RUGBY(?: UNION| LEAGUE)?|BASEBALL|BASKETBALL|"
@@ -86,18 +87,42 @@ _RESULT = re.compile(
 )
 
 
+# Scorers after a result: "Romania - Cosmin Contra ( 31st ) , Mihai Tararache ( 75th )".
+_NAME = r"[A-Z][\w'’.-]*(?:[ \t]+(?:[A-Z][\w'’.-]*|de|da|van|von|el|al|bin)){0,3}"
+_SCORER = re.compile(
+    rf"(?<![\w.'’-])(?P<name>{_NAME}[ \t]+[A-Z][\w'’-]*)"
+    rf"[ \t]*\([ \t]*(?:pen[ \t]+)?\d{{1,3}}(?:st|nd|rd|th)?\b"
+)
+# A cricket scorecard: "S. Jayasuriya c Healy b Fleming 44", "A. Ranatunga lbw b Warne 12".
+_SCORECARD = re.compile(
+    rf"^[ \t]*(?P<batsman>{_NAME})[ \t]+(?:c[ \t]+(?P<fielder>{_NAME})[ \t]+|lbw[ \t]+|"
+    rf"st[ \t]+(?P<keeper>{_NAME})[ \t]+)?b[ \t]+(?P<bowler>{_NAME})[ \t]+\d",
+    re.MULTILINE,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class TextContext:
-    """What the whole text says: whether it is team-sports news."""
+    """What the whole text says: whether it is sports news, and a team sport's by its header."""
 
     sports: bool
+    team_sport: bool = False
 
 
 def read_context(text: str) -> TextContext:
-    sports = _SPORTS_HEADER.match(text) is not None or (
-        len({w.lower() for w in _SPORTS_WORDS.findall(text)}) >= SPORTS_WORDS_NEEDED
-    )
-    return TextContext(sports=sports)
+    team_sport = _SPORTS_HEADER.match(text) is not None
+    sports = team_sport or len({w.lower() for w in _SPORTS_WORDS.findall(text)}) >= SPORTS_WORDS_NEEDED
+    return TextContext(sports=sports, team_sport=team_sport)
+
+
+def player_spans(text: str, context: TextContext) -> list[tuple[int, int]]:
+    """People in scorer lists and cricket scorecards of sports news."""
+    if not context.sports:
+        return []
+    spans = [m.span("name") for m in _SCORER.finditer(text)]
+    for match in _SCORECARD.finditer(text):
+        spans.extend(match.span(g) for g in ("batsman", "fielder", "keeper", "bowler") if match.group(g))
+    return spans
 
 
 def organisation_shaped(surface: str) -> bool:

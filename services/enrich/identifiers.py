@@ -265,7 +265,12 @@ class PlaceIndex:
                     _keep_largest(self._city_aliases, place_key(alternate), place)
 
     def country(self, name: str) -> Place | None:
-        return self._countries.get(place_key(name))
+        """A country by any of its names; the house's countries too ("England", "Scotland")."""
+        key = place_key(name)
+        house = self._house.get(key)
+        if house is not None and house.kind == "country":
+            return house
+        return self._countries.get(key)
 
     def house(self, name: str) -> Place | None:
         """The house knowledge base's place of this name."""

@@ -285,18 +285,26 @@ def known_name_candidates(
     67 68") and a house name.
     """
     out = list(candidates)
-    for start, end in ctx.side_spans(text, context):
+    named = [(span, "ORG") for span in ctx.side_spans(text, context)]
+    named.extend((span, "PERSON") for span in ctx.player_spans(text, context))
+    for (start, end), label in named:
         inside = [c for c in out if c.start < end and start < c.end]
         if any(
             c.entry_id is not None
             or c.start < start
             or c.end > end
-            or (c.label == "PERSON" and " " in text[c.start : c.end].strip())
+            # A person's full name in a table is a player, unless the story is a team sport's.
+            or (
+                label == "ORG"
+                and not context.team_sport
+                and c.label == "PERSON"
+                and " " in text[c.start : c.end].strip()
+            )
             for c in inside
         ):
             continue
         out = [c for c in out if c not in inside]
-        out.append(Candidate(start, end, "ORG"))
+        out.append(Candidate(start, end, label))
     for start, end in places.house_matches(text):
         if not _overlaps([(c.start, c.end) for c in out], start, end):
             out.append(Candidate(start, end, "GPE"))
@@ -646,15 +654,16 @@ def vote(
     if {name_key(s) for s in surfaces} & ORGANISATION_ACRONYMS:
         return EntityType.ORGANISATION
     house = [p for p in map(places.house, surfaces) if p is not None]
-    if not house and any(ctx.organisation_shaped(s) for s in surfaces):
+    countries = any(places.country(s) for s in surfaces)
+    if not house and not countries and any(ctx.organisation_shaped(s) for s in surfaces):
         return EntityType.ORGANISATION  # "Port of Rotterdam", "Atlantic Ports Council"
     votes = dict.fromkeys(EntityType, 0.0)
     full_name = False
     for i, surface in zip(members, surfaces, strict=True):
         kind = LABEL_TYPES.get(spans[i].label, EntityType.OTHER)
         weight = 0.5 if spans[i].inferred else 1.0
-        if kind is EntityType.PERSON and " " in surface:
-            full_name, weight = True, 2.0  # a full name labelled as a person settles it
+        if kind is EntityType.PERSON and " " in surface and not places.country(surface):
+            full_name, weight = True, 2.0  # a full name labelled as a person settles it ("Sri Lanka" not)
         votes[kind] += weight
     acronym = any(is_acronym(s) for s in surfaces)
     # An acronym of an organisation spelt out in the text is that organisation, even if it
@@ -676,11 +685,12 @@ def vote(
     # A large city's or a house place's name is a place, unless a title says it is a person.
     if not expanded and not titled and any(places.is_strong_place(s) for s in surfaces):
         return EntityType.PLACE
-    # Any known place where the words around it say it is one ("the Alcântara terminal").
+    # Any known place, by any of its names, where the words around it say it is one ("the
+    # Alcântara terminal", "the city of Arbil").
     if (
         not expanded
         and not titled
-        and any(places.lookup(s) for s in surfaces)
+        and any(places.identify(s) for s in surfaces)
         and any(ctx.place_evidence(text, s, e) for s, e in mentions)
     ):
         return EntityType.PLACE
