@@ -57,7 +57,8 @@ def test_a_place_in_any_language_with_place_evidence_is_a_place_with_its_geoname
     text = "Troops took the city of Arbil on Saturday."
     entities = resolve(text, spans_of(text, ("Arbil", "ORG")), places=places)
     assert [(e.name, e.type) for e in entities] == [("Arbil", EntityType.PLACE)]
-    assert entities[0].place is not None and entities[0].place.name == "Erbil"
+    assert entities[0].place is not None
+    assert entities[0].place.name == "Erbil"
 
 
 def test_sports_news_is_read_from_its_header_or_its_words() -> None:
