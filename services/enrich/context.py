@@ -61,15 +61,16 @@ _SPORTS_HEADER = re.compile(
     r"(?:ICE )?HOCKEY|AMERICAN FOOTBALL|NFL|NBA|NHL|VOLLEYBALL|HANDBALL|WATER POLO)\b"
     r"[^\n]{0,40}?\s[-–—:]\s"
 )
-# Words of team-sports reporting; this many different ones make a text sports news.
+# Words only sports reporting uses ("goals", "league", "match" and "beat" have other senses);
+# this many different ones make a text sports news.
 _SPORTS_WORDS = re.compile(
-    r"\b(?:beat|beats|defeated|drew|draw|goals?|scored|striker|midfielder|goalkeeper|"
-    r"halftime|half-time|league|division|innings|wickets?|batsman|bowler|inning|homer|"
-    r"pitcher|touchdowns?|quarterback|standings|fixtures|match|matches|season|coach|"
-    r"championship|relegation|promoted|cup)\b",
+    r"\b(?:strikers?|midfielders?|goalkeepers?|halftime|half-time|equali[sz]er|hat-trick|"
+    r"goalless|innings|wickets?|batsman|batsmen|bowlers?|bowled|inning|homers?|homered|"
+    r"pitchers?|touchdowns?|quarterbacks?|standings|relegation|relegated|playoffs?|"
+    r"semifinals?|quarter-finals?|semi-finals?)\b",
     re.IGNORECASE,
 )
-SPORTS_WORDS_NEEDED = 5
+SPORTS_WORDS_NEEDED = 2
 # Places no side is named after (national sides are places in news style).
 NOT_SIDES = frozenset({"country", "continent", "sea", "river", "lake", "mountain"})
 # A league-table row: a name, then only numbers (played, won, drawn, lost, ... points).
@@ -100,6 +101,18 @@ _SCORECARD = re.compile(
     re.MULTILINE,
 )
 
+# A line-up: "7 - Didier Deschamps , 10 - Youri Djorkaeff": a squad number, then a full name.
+_SQUAD = re.compile(
+    r"(?:^|[,;(:-])[ \t]*\d{1,2}[ \t]+-[ \t]+(?P<name>[A-Z][\w'’.-]*(?:[ \t]+(?:[A-Z][\w'’.-]*|de|da|"
+    r"van|von|der|den|le|la|el|al)){1,4})",
+    re.MULTILINE,
+)
+# An initialled name before a figure in a scorecard: "( P. Simmons 4-38 )", "T.O'Gorman 109".
+_INITIALLED = re.compile(
+    r"(?<![\w.'’-])(?P<name>(?:[A-Z]\.[ \t]?){1,3}(?:de[ \t]|van[ \t])?[A-Z](?:['’][A-Z])?[a-z][\w'’-]*)"
+    r"(?=[ \t]+(?:\d|not[ \t]+out\b|c[ \t]|b[ \t]|lbw\b|st[ \t]))"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class TextContext:
@@ -119,7 +132,7 @@ def player_spans(text: str, context: TextContext) -> list[tuple[int, int]]:
     """People in scorer lists and cricket scorecards of sports news."""
     if not context.sports:
         return []
-    spans = [m.span("name") for m in _SCORER.finditer(text)]
+    spans = [m.span("name") for pattern in (_SCORER, _SQUAD, _INITIALLED) for m in pattern.finditer(text)]
     for match in _SCORECARD.finditer(text):
         spans.extend(match.span(g) for g in ("batsman", "fielder", "keeper", "bowler") if match.group(g))
     return spans

@@ -63,9 +63,10 @@ def test_a_place_in_any_language_with_place_evidence_is_a_place_with_its_geoname
 
 def test_sports_news_is_read_from_its_header_or_its_words() -> None:
     assert context.read_context("SOCCER - LEAGUE RESULTS .\nLONDON 1996-08-31\n").team_sport
-    words = "Leeds beat York in the league match; the striker scored two goals this season."
+    words = "Leeds beat York at halftime; the striker scored two goals this season."
     assert context.read_context(words).sports
-    assert not context.read_context("Leeds council approved the budget on Tuesday.").sports
+    policy = "The league of nations beat its goals: the match of policy and season of division."
+    assert not context.read_context(policy).sports
 
 
 def test_towns_named_as_sides_in_sports_news_are_teams_but_venues_and_countries_are_places() -> None:
@@ -109,6 +110,17 @@ def test_scorers_and_scorecard_names_are_people() -> None:
     )
     found = types(text)
     for name in ("Cosmin Lupu", "Ion Vlad", "S. Perera", "Healy", "Fleming"):
+        assert found.get(name) is EntityType.PERSON, (name, found)
+
+
+def test_line_ups_and_initialled_scorecard_names_are_people() -> None:
+    text = (
+        "RUGBY UNION - TEAMS .\nThe tries and the halftime score .\n"
+        "Teams : Wales - 15 - Gareth Price , 14 - Huw van Dyke ; 9 - Rhys Jones\n"
+        "Kent 214 ( P. Simmons 84 ; T.O'Connor 4-55 , A.de Souza 12 not out )\n"
+    )
+    found = types(text)
+    for name in ("Gareth Price", "Huw van Dyke", "Rhys Jones", "P. Simmons", "T.O'Connor", "A.de Souza"):
         assert found.get(name) is EntityType.PERSON, (name, found)
 
 
