@@ -113,6 +113,18 @@ _INITIALLED = re.compile(
     r"(?=[ \t]+(?:\d|not[ \t]+out\b|c[ \t]|b[ \t]|lbw\b|st[ \t]))"
 )
 
+# Capitalised words ending in a company suffix or a body's head: "Boatmen's Bancshares Inc",
+# "Interior Ministry", "Bay Co Building Authority". A sentence's first word may start it.
+_ORGANISATION_NAME = re.compile(
+    r"(?<![\w.'’&-])(?:(?!Company\b)[A-Z][\w&.]*(?:-(?!based\b)[\w&.]+)*(?:[ \t]?['’]s)?[ \t]+"
+    r"(?:(?:of|&|for)[ \t]+)?){1,5}"
+    r"(?:Inc|Corp|Ltd|Plc|PLC|SpA|AB|AG|NV|GmbH|Bancshares|Bancorp|Ministry|Council|Authority|"
+    r"Commission|Federation)\b\.?"
+)
+
+_LEADING_OF = re.compile(r"[A-Z][a-z]+[ \t]+of[ \t]+")
+_DEMONYM = re.compile(r"[A-Z][a-z]+(?:ian|ean|an|ese|ish|ic|i)\s")
+
 
 @dataclass(frozen=True, slots=True)
 class TextContext:
@@ -126,6 +138,28 @@ def read_context(text: str) -> TextContext:
     team_sport = _SPORTS_HEADER.match(text) is not None
     sports = team_sport or len({w.lower() for w in _SPORTS_WORDS.findall(text)}) >= SPORTS_WORDS_NEEDED
     return TextContext(sports=sports, team_sport=team_sport)
+
+
+def organisation_spans(text: str) -> list[tuple[int, int]]:
+    """Names whose last word makes them an organisation's, wherever they are."""
+    spans = []
+    for match in _ORGANISATION_NAME.finditer(text):
+        start, end = match.span()
+        if text.startswith(("The ", "THE "), start):
+            start += 4
+        lead = _LEADING_OF.match(text, start)
+        if lead and _ORGANISATION_OF.match(text, start) is None and _at_sentence_start(text, start):
+            start = lead.end()  # "Shares of Harbour Lights Inc": the sentence's word, not the name's
+        if _DEMONYM.match(text, start):
+            continue  # "German Foreign Ministry": the model's reading is better than a guess
+        if " " in text[start:end].strip():
+            spans.append((start, end))
+    return spans
+
+
+def _at_sentence_start(text: str, position: int) -> bool:
+    before = text[max(0, position - 3) : position].rstrip(" \t")
+    return not before or before[-1] in '.!?\n"“'
 
 
 def player_spans(text: str, context: TextContext) -> list[tuple[int, int]]:

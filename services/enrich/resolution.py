@@ -286,6 +286,7 @@ def known_name_candidates(
     """
     out = list(candidates)
     named = [(span, "ORG") for span in ctx.side_spans(text, context)]
+    named.extend((span, "ORG") for span in ctx.organisation_spans(text))
     named.extend((span, "PERSON") for span in ctx.player_spans(text, context))
     for (start, end), label in named:
         inside = [c for c in out if c.start < end and start < c.end]

@@ -138,3 +138,12 @@ def test_candidates_from_the_model_inside_a_side_give_way_to_it() -> None:
         "Port Vale": EntityType.ORGANISATION,
         "Oxford": EntityType.ORGANISATION,
     }
+
+
+def test_company_and_body_names_are_found_whole_where_the_model_missed_them() -> None:
+    text = "Shares of Harbour Lights Bancshares Inc rose after the Fisheries Ministry spoke."
+    assert types(text) == {
+        "Harbour Lights Bancshares Inc": EntityType.ORGANISATION,
+        "Fisheries Ministry": EntityType.ORGANISATION,
+    }
+    assert context.organisation_spans("Ohio-based Keel Corp and Dock Corp.") == [(11, 20), (25, 35)]
