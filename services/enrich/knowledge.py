@@ -44,7 +44,7 @@ def slug(text: str) -> str:
 
 def name_key(text: str) -> str:
     """How two spellings of one name compare: case, spacing, dots and a leading 'the' ignored."""
-    key = re.sub(r"\s+", " ", text.replace(".", "").replace("’", "'")).strip().casefold()
+    key = " ".join(text.replace(".", "").replace("’", "'").split()).casefold()
     return key.removeprefix("the ")
 
 

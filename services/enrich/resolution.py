@@ -271,7 +271,8 @@ def results_listing_candidates(
         if any(c.entry_id is not None or c.start < start or c.end > end for c in inside):
             continue  # the gazetteer's name, or a longer one the model saw: leave it
         # The model's pieces ("Natalia" GPE, "Karimova" GPE) give way to the whole name.
-        out = [c for c in out if c not in inside]
+        replaced = {id(c) for c in inside}  # by identity: dataclass equality is slow here
+        out = [c for c in out if id(c) not in replaced]
         out.append(Candidate(start, end, "PERSON"))
     return sorted(out, key=lambda c: c.start)
 
@@ -304,10 +305,14 @@ def known_name_candidates(
             for c in inside
         ):
             continue
-        out = [c for c in out if c not in inside]
+        replaced = {id(c) for c in inside}  # by identity: dataclass equality is slow here
+        out = [c for c in out if id(c) not in replaced]
         out.append(Candidate(start, end, label))
+    taken = bytearray(len(text) + 1)
+    for c in out:
+        taken[c.start : c.end] = b"\x01" * (c.end - c.start)
     for start, end in places.house_matches(text):
-        if not _overlaps([(c.start, c.end) for c in out], start, end):
+        if not any(taken[start:end]):
             out.append(Candidate(start, end, "GPE"))
     return sorted(out, key=lambda c: c.start)
 
@@ -691,8 +696,8 @@ def vote(
     if (
         not expanded
         and not titled
-        and any(places.identify(s) for s in surfaces)
         and any(ctx.place_evidence(text, s, e) for s, e in mentions)
+        and any(places.identify(s) for s in surfaces)
     ):
         return EntityType.PLACE
     if votes[EntityType.OTHER] >= best and any(_PLACE_NOUN.match(text, spans[i].end) for i in members):
