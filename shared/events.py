@@ -134,7 +134,12 @@ class Identifiers(_Model):
     geonames_id: int | None = None
     latitude: float | None = None
     longitude: float | None = None
-    uri: str | None = Field(None, description="A stable URI: the house gazetteer's or GeoNames'.")
+    uri: str | None = Field(None, description="A stable URI: the house knowledge base's or GeoNames'.")
+    wikidata: str | None = Field(None, description="Wikidata QID, where the knowledge base gives one.")
+    kb_id: str | None = Field(None, description="Id of the house knowledge base's entry for the entity.")
+    feature: str | None = Field(
+        None, description="What kind of place: country, continent, region, city, island, sea, river, …"
+    )
 
 
 class Entity(_Model):

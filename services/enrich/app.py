@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from services.enrich.gazetteer import Gazetteer
+from services.enrich.knowledge import KnowledgeBase
 from services.enrich.languages import parse_languages
 from services.enrich.logic import Tagger
 from services.enrich.multilingual import MultilingualTagger
@@ -19,15 +19,14 @@ from shared.runtime.service import Consumer, Runtime, Service
 
 def load_tagger(settings: Settings, *, english: Tagger | None = None) -> MultilingualTagger:
     """The replica's taggers: English loaded now (unless given), other languages on first use."""
-    gazetteer = english.gazetteer if english is not None else None
-    if gazetteer is None:
-        gazetteer = (
-            Gazetteer.load(settings.gazetteer_path) if settings.gazetteer_path else Gazetteer.default()
-        )
+    knowledge = english.gazetteer if english is not None else None
+    if knowledge is None:
+        path = settings.gazetteer_path
+        knowledge = KnowledgeBase.load(path) if path else KnowledgeBase.default()
     tagger = MultilingualTagger(
         parse_languages(settings.languages),
         english_model=settings.spacy_model,
-        gazetteer=gazetteer,
+        gazetteer=knowledge,
         loaded={"en": english} if english is not None else None,
     )
     tagger.tagger(tagger.default_language)

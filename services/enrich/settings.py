@@ -36,7 +36,11 @@ class EnrichSettings(ServiceSettings):
         ),
     )
     gazetteer_path: Path | None = Field(
-        None, description="House gazetteer (YAML/JSON) to force and link the newsroom's entities."
+        None,
+        description=(
+            "The house knowledge base (YAML/JSON; docs/knowledge-base.md), instead of the one "
+            "shipped in services/enrich/data/knowledge.yaml."
+        ),
     )
     related_top_k: int = Field(5, ge=0, description="Related earlier articles per article.")
     related_min_score: float = Field(

@@ -30,3 +30,21 @@ def seed_article() -> RawArticle:
         body=body,
         received_at=datetime(2023, 9, 20, 15, 17, tzinfo=UTC),
     )
+
+
+def sample_articles() -> list[RawArticle]:
+    """Every article of the bundled demo samples, as ingest would emit it (version 1)."""
+    from newsflow.samples import sample_paths
+    from services.ingest.logic import Accepted, Draft, assign_version, parse_payload, split_file
+
+    articles: list[RawArticle] = []
+    for path in sample_paths():
+        for payload, content_type in split_file(path):
+            draft = parse_payload(
+                payload, content_type, source="samples", received_at=datetime.now(UTC), filename=path.name
+            )
+            assert isinstance(draft, Draft), f"{path.name}: {draft}"
+            accepted = assign_version(draft, None, event_id="0" * 32)
+            assert isinstance(accepted, Accepted), f"{path.name}: {accepted}"
+            articles.append(accepted.article)
+    return articles

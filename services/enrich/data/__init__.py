@@ -2,4 +2,4 @@
 
 from pathlib import Path
 
-DEFAULT_GAZETTEER = Path(__file__).with_name("gazetteer.yaml")
+DEFAULT_KNOWLEDGE = Path(__file__).with_name("knowledge.yaml")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from services.enrich.gazetteer import Gazetteer, GazetteerEntry
 from services.enrich.identifiers import PlaceIndex
+from services.enrich.knowledge import KnowledgeBase, KnowledgeEntry
 from services.enrich.resolution import Candidate, Resolved, resolve
 from shared.events import EntityType
 
@@ -164,10 +164,25 @@ def test_known_names_override_the_model_type(places: PlaceIndex) -> None:
     }
 
 
-def test_a_city_name_the_model_reads_as_a_person_stays_a_person(places: PlaceIndex) -> None:
-    text = "Victoria sang. Later Victoria left for Victoria Station."
-    entities = resolve(text, spans_of(text, ("Victoria", "PERSON"), ("Victoria", "PERSON")), places=places)
-    assert [(e.name, e.type) for e in entities] == [("Victoria", EntityType.PERSON)]
+def test_a_city_name_the_model_reads_as_a_person_is_a_place_without_person_evidence(
+    places: PlaceIndex,
+) -> None:
+    text = "Rotterdam said so. Later Rotterdam would aim higher."
+    entities = resolve(text, spans_of(text, ("Rotterdam", "PERSON"), ("Rotterdam", "PERSON")), places=places)
+    assert [(e.name, e.type) for e in entities] == [("Rotterdam", EntityType.PLACE)]
+
+
+def test_a_city_name_with_a_title_or_a_first_name_stays_a_person(places: PlaceIndex) -> None:
+    text = "Queen Victoria sang. Later Victoria left. Nelson Mandela spoke and Mandela left."
+    entities = resolve(
+        text,
+        spans_of(text, ("Queen Victoria", "PERSON"), ("Victoria", "PERSON"), ("Nelson Mandela", "PERSON")),
+        places=places,
+    )
+    assert [(e.name, e.type) for e in entities] == [
+        ("Victoria", EntityType.PERSON),
+        ("Nelson Mandela", EntityType.PERSON),
+    ]
 
 
 def test_country_acronym_and_full_name_stay_a_place_whatever_the_model_said(places: PlaceIndex) -> None:
@@ -265,8 +280,8 @@ def test_missed_occurrences_of_a_name_are_added_but_not_ordinary_words(places: P
 
 
 def test_gazetteer_entry_forces_name_type_and_survives_noise_rules(places: PlaceIndex) -> None:
-    gazetteer = Gazetteer(
-        [GazetteerEntry(name="Unmanned aerial vehicle", type=EntityType.OTHER, aliases=("UAV",))]
+    gazetteer = KnowledgeBase(
+        [KnowledgeEntry(name="Unmanned aerial vehicle", type=EntityType.OTHER, aliases=("UAV",))]
     )
     text = "A UAV crashed."
     start = text.index("UAV")

