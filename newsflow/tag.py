@@ -120,6 +120,7 @@ async def tag_documents(
     out: TextIO,
     *,
     progress: TextIO | None,
+    as_json: bool = True,
 ) -> int:
     language = tagger.name.split("_", 1)[0]
     started = time.monotonic()
@@ -129,7 +130,8 @@ async def tag_documents(
         tagged = tagger.tag([_article(d) for d in chunk], batch_size=BATCH)
         for doc, entities in zip(chunk, tagged, strict=True):
             linked = await registry.link(doc.doc_id, datetime.now(UTC), entities)
-            out.write(orjson.dumps(output_record(doc, language, linked)).decode() + "\n")
+            record = output_record(doc, language, linked)
+            out.write(orjson.dumps(record).decode() + "\n" if as_json else _readable(record))
         done += len(chunk)
         if (
             progress is not None
@@ -142,6 +144,11 @@ async def tag_documents(
     return done
 
 
+def _readable(record: dict[str, Any]) -> str:
+    names = "; ".join(f"{e['name']} ({e['type']}, {e['id']})" for e in record["entities"])
+    return f"{record['doc_id']}: {names or 'no entities'}\n"
+
+
 async def run_tag(
     paths: Sequence[Path],
     *,
@@ -150,6 +157,7 @@ async def run_tag(
     progress: TextIO | None = sys.stderr,
     tagger: Tagger | None = None,
     base_url: str = "http://localhost:8003",
+    as_json: bool = True,
 ) -> int:
     try:
         docs = list(read_documents(paths))
@@ -162,5 +170,5 @@ async def run_tag(
         client = make_client(CliSettings(redis_url=redis_url))
         stack.push_async_callback(client.aclose)
         registry = EntityRegistry(client, base_url=base_url)
-        await tag_documents(docs, tagger or Tagger(), registry, out, progress=progress)
+        await tag_documents(docs, tagger or Tagger(), registry, out, progress=progress, as_json=as_json)
     return 0

@@ -177,6 +177,8 @@ class RelatedLink(_Model):
     score: float = Field(ge=0.0, le=1.0)
     reason: str
     shared_entities: list[str] = Field(default_factory=list)
+    # The shared entities' ids, in the same order (registry ids once linked).
+    shared_entity_ids: list[str] = Field(default_factory=list)
 
 
 class TaggedArticle(_Model):

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from services.enrich.gazetteer import Gazetteer
 from services.enrich.handlers import EnrichStage, RelatedIndexStage
 from services.enrich.logic import Tagger
+from services.enrich.registry import EntityRegistry
 from services.enrich.related import RelatedIndex
 from services.enrich.settings import Settings
 from shared import streams
@@ -27,7 +28,8 @@ def create_service(settings: Settings | None = None, *, tagger: Tagger | None = 
         # The model loads once per process, off the event loop (about 1 s).
         loaded = tagger if tagger is not None else await asyncio.to_thread(load_tagger, settings)
         index = RelatedIndex(rt.client)
-        stage = EnrichStage(loaded, index, settings, rt.metrics, rt.tracing)
+        registry = EntityRegistry(rt.client, base_url=settings.public_base_url)
+        stage = EnrichStage(loaded, index, settings, rt.metrics, rt.tracing, registry=registry)
         return [
             *(
                 Consumer(raw, streams.ENRICH_GROUP, stage)

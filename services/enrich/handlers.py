@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from services.enrich.logic import Tagger
+from services.enrich.registry import EntityRegistry
 from services.enrich.related import (
     RelatedIndex,
     indexed_from_published,
@@ -47,7 +48,9 @@ class EnrichStage:
         settings: EnrichSettings,
         metrics: ServiceMetrics,
         tracing: Tracing = NO_TRACING,
+        registry: EntityRegistry | None = None,
     ) -> None:
+        self.registry = registry
         self.tracing = tracing
         self.tagger = tagger
         self.index = index
@@ -64,6 +67,14 @@ class EnrichStage:
         tagged = await asyncio.to_thread(
             self.tagger.tag, [e.data for e in usable], batch_size=self.settings.nlp_batch_size
         )
+        if self.registry is not None:
+            # In order, one article at a time: an entity first seen in this batch is found by the
+            # next article. The registry's scripts are idempotent (see services/enrich/registry.py),
+            # so they run ahead of the runner's commit; a redelivery gets the same ids back.
+            tagged = [
+                await self.registry.link(e.article_id, e.data.published_at or e.data.received_at, ents)
+                for e, ents in zip(usable, tagged, strict=True)
+            ]
         entities_by_event = {id(e): ents for e, ents in zip(usable, tagged, strict=True)}
         candidates = await self.index.candidates(
             [(e.article_id, ents.all()) for e, ents in zip(usable, tagged, strict=True)]
