@@ -306,7 +306,8 @@ def tag(
     """Tag documents through the entity registry: one line per document, in input order.
 
     With --json each line is: doc_id, language and entities (registry id, name, type,
-    identifiers, mentions with offsets into the given text). Without REDIS_URL a private redis-server holds a fresh registry.
+    identifiers, mentions with offsets into the given text). Without REDIS_URL a private
+    redis-server holds a fresh registry.
     """
     from newsflow.tag import run_tag
     from shared.settings import EnrichSettings

@@ -10,7 +10,8 @@ one slot of a Redis Cluster):
   a replica racing on the same new name gets that id back;
 - `P:ident` hash "field:value" (geonames_id:2267057, iso3166_alpha2:PT, …) -> id;
 - `P:name:<n>`, `P:acronym:<a>`, `P:surname:<s>`, `P:sound:<k>` sets of ids: candidate indexes;
-- `P:names` sorted set of "name\\0id" members (score 0), for prefix search;
+- `P:names` sorted set of "name\\0id" members (score 0), every name from each of its words,
+  for prefix search;
 - `P:arts:<id>` sorted set article id -> published time (epoch seconds);
 - `P:co:<id>` sorted set other entity id -> articles shared with it (the context for linking);
 - `P:art:<article id>` hash entity id -> JSON list of the names it had in that article (split uses
@@ -133,8 +134,11 @@ for i, item in ipairs(items) do
     end
     for kind, values in pairs(item.keys) do
       for _, v in ipairs(values) do
-        redis.call('SADD', p .. ':' .. kind .. ':' .. v, id)
-        if kind == 'name' then redis.call('ZADD', p .. ':names', 0, v .. '\\0' .. id) end
+        if kind == 'search' then
+          redis.call('ZADD', p .. ':names', 0, v .. '\\0' .. id)
+        else
+          redis.call('SADD', p .. ':' .. kind .. ':' .. v, id)
+        end
       end
     end
     redis.call('HSET', KEYS[1], id, cjson.encode(doc))
@@ -237,6 +241,15 @@ def _known(doc: Mapping[str, Any], shared: Mapping[str, int]) -> Known:
         articles=int(doc.get("articles", 0)),
         shared=shared,
     )
+
+
+def _search_terms(names: Mapping[str, str]) -> list[str]:
+    """Each name from each of its words on: "sergei shoigu" is found by "serg" and by "shoi"."""
+    terms: set[str] = set()
+    for norm in names:
+        words = norm.split()
+        terms.update(" ".join(words[i:]) for i in range(len(words)))
+    return sorted(terms)
 
 
 def _history(action: str, detail: str) -> dict[str, str]:
@@ -407,7 +420,8 @@ class EntityRegistry:
                     "names": names,
                     "titles": list(entity.titles),
                     "identifiers": dict(query.identifiers),
-                    "keys": {kind: sorted(getattr(keys, kind)) for kind in _KINDS},
+                    "keys": {kind: sorted(getattr(keys, kind)) for kind in _KINDS}
+                    | {"search": _search_terms(names)},
                 }
             )
         result = await self._apply(
