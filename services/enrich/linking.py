@@ -260,7 +260,13 @@ def _name_match(query: Query, known: Known) -> tuple[str, float]:
     canonical = person_variants(known.name) if known.type is EntityType.PERSON else {normalise(known.name)}
     if names & canonical:
         return "name", SCORE_NAME
-    if names & set(known.names):
+    known_full = {n for n in {*canonical, *known.names} if " " in n}
+    person = EntityType.PERSON in (query.type, known.type)
+    aliases = names & set(known.names)
+    # A bare surname the entity was once called by is still a surname: it links only when no
+    # other candidate has it (see `decide`), like any surname.
+    bare_surnames = {a for a in aliases if " " not in a and a in {surname(n) for n in known_full}}
+    if aliases and not (person and aliases <= bare_surnames):
         return "alias", SCORE_ALIAS
     query_acronyms = {normalise(s).replace(" ", "") for s in query.surfaces if is_acronym(s)}
     known_acronyms = set().union(*(acronyms(n) for n in [known.name, *known.names]))
@@ -272,8 +278,8 @@ def _name_match(query: Query, known: Known) -> tuple[str, float]:
     # A surname stands for a full name only when one side has no full name at all: two different
     # full names ("Bill Clinton", "Hillary Clinton") are two people, whatever they share.
     query_full = {n for n in names if " " in n}
-    known_full = {n for n in {*canonical, *known.names} if " " in n}
-    person = EntityType.PERSON in (query.type, known.type)
+    if aliases:
+        return "surname", SCORE_SURNAME
     if person and not (query_full and known_full):
         known_surnames = {surname(n) for n in known_full} - {None}
         query_surnames = {surname(n) for n in query_full} - {None}

@@ -132,3 +132,10 @@ def test_lookup_keys_find_what_index_keys_filed() -> None:
     assert lookup_keys(q("Sergey Shoygu", P)).sound & filed.sound
     assert lookup_keys(q("NYSE", ORG)).acronym & index_keys("New York Stock Exchange", ORG, [], {}).acronym
     assert lookup_keys(q("X", P, wikidata="Q1")).identifier == {"wikidata:Q1"} == filed.identifier
+
+
+def test_a_bare_surname_alias_shared_by_two_people_makes_a_new_entity() -> None:
+    bill = known("e1", "Bill Clinton", P, "Clinton")
+    hillary = known("e2", "Hillary Clinton", P, "Clinton")
+    assert decide(q("Clinton", P), [bill, hillary]).entity_id is None
+    assert decide(q("Clinton", P), [bill]).method == "surname"
