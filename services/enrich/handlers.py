@@ -69,12 +69,19 @@ class EnrichStage:
         )
         if self.registry is not None:
             # In order, one article at a time: an entity first seen in this batch is found by the
-            # next article. The registry's scripts are idempotent (see services/enrich/registry.py),
-            # so they run ahead of the runner's commit; a redelivery gets the same ids back.
-            tagged = [
-                await self.registry.link(e.article_id, e.data.published_at or e.data.received_at, ents)
-                for e, ents in zip(usable, tagged, strict=True)
-            ]
+            # next article, and a kill after a version undoes it. The registry's scripts are
+            # idempotent (see services/enrich/registry.py), so they run ahead of the runner's
+            # commit; a redelivery gets the same ids back.
+            by_event = {id(e): ents for e, ents in zip(usable, tagged, strict=True)}
+            for e in events:
+                if isinstance(e, Reject):
+                    continue
+                if id(e) in by_event:
+                    when = e.data.published_at or e.data.received_at
+                    by_event[id(e)] = await self.registry.link(e.article_id, when, by_event[id(e)])
+                else:
+                    await self.registry.withdraw(e.article_id)
+            tagged = [by_event[id(e)] for e in usable]
         entities_by_event = {id(e): ents for e, ents in zip(usable, tagged, strict=True)}
         candidates = await self.index.candidates(
             [(e.article_id, ents.all()) for e, ents in zip(usable, tagged, strict=True)]

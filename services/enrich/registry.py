@@ -61,6 +61,31 @@ local function follow(p, id)
 end
 """
 
+_LUA_FORGET = """
+local function forget(p, docs, aid, id)
+  redis.call('HDEL', p .. ':art:' .. aid, id)
+  if redis.call('ZREM', p .. ':arts:' .. id, aid) == 1 then
+    local raw = redis.call('HGET', docs, id)
+    if raw then
+      local doc = cjson.decode(raw)
+      doc.articles = redis.call('ZCARD', p .. ':arts:' .. id)
+      redis.call('HSET', docs, id, cjson.encode(doc))
+    end
+  end
+end
+"""
+
+# KEYS[1] = P:doc; ARGV = prefix, article id. A withdrawn article leaves every entity's list.
+_WITHDRAW = (
+    _LUA_FORGET
+    + """
+local p, aid = ARGV[1], ARGV[2]
+local ids = redis.call('HKEYS', p .. ':art:' .. aid)
+for _, id in ipairs(ids) do forget(p, KEYS[1], aid, id) end  -- the emptied hash is gone
+return #ids
+"""
+)
+
 # KEYS[1] = P:doc; ARGV = prefix, claim ("" for none), new id, card JSON, identifier keys JSON.
 _CREATE = (
     _LUA_FOLLOW
@@ -87,12 +112,18 @@ return id
 # An article counts once per entity (ZADD says whether it is new), so a redelivery changes nothing.
 _APPLY = (
     _LUA_FOLLOW
+    + _LUA_FORGET
     + """
 local p, aid, ts = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local items = cjson.decode(ARGV[4])
 local ids = {}
-for i, item in ipairs(items) do ids[i] = follow(p, item.id) end
+local now = {}
+for i, item in ipairs(items) do ids[i] = follow(p, item.id); now[ids[i]] = true end
 local out = {}
+-- A later version that no longer names an entity leaves that entity's article list.
+for _, old in ipairs(redis.call('HKEYS', p .. ':art:' .. aid)) do
+  if not now[old] then forget(p, KEYS[1], aid, old) end
+end
 for i, item in ipairs(items) do
   local id = ids[i]
   local raw = redis.call('HGET', KEYS[1], id)
@@ -273,6 +304,7 @@ class EntityRegistry:
         self._doc_key = f"{prefix}:doc"
         self._create = client.register_script(_CREATE)
         self._apply = client.register_script(_APPLY)
+        self._withdraw = client.register_script(_WITHDRAW)
 
     # --- linking -------------------------------------------------------------------------------
 
@@ -280,6 +312,7 @@ class EntityRegistry:
         """The article's entities with `entity_id`, `entity_uri` and `link` set; registry updated."""
         flat = entities.all()
         if not flat:
+            await self.withdraw(article_id)  # a version that names nobody leaves every list
             return entities
         queries = [Query.of(e) for e in flat]
         candidates = await self._candidates([linking.lookup_keys(q) for q in queries])
@@ -327,6 +360,10 @@ class EntityRegistry:
             places=[linked[id(e)] for e in entities.places],
             other=[linked[id(e)] for e in entities.other],
         )
+
+    async def withdraw(self, article_id: str) -> int:
+        """The article leaves the article lists of its entities (a kill); how many it was in."""
+        return int(await self._withdraw(keys=[self._doc_key], args=[self.prefix, article_id]))
 
     def _key(self, kind: str, value: str) -> str:
         return f"{self.prefix}:{kind}:{value}"
@@ -599,13 +636,13 @@ for i = 1, #arts, 2 do
     redis.call('HDEL', key, src)
   end
 end
-redis.call('DEL', p .. ':arts:' .. src)
+redis.call('ZREMRANGEBYRANK', p .. ':arts:' .. src, 0, -1)  -- not DEL: publish's user has none
 local co = redis.call('ZRANGE', p .. ':co:' .. src, 0, -1, 'WITHSCORES')
 for i = 1, #co, 2 do
   if co[i] ~= dst then redis.call('ZINCRBY', p .. ':co:' .. dst, co[i + 1], co[i]) end
 end
 redis.call('ZREM', p .. ':co:' .. dst, src)
-redis.call('DEL', p .. ':co:' .. src)
+redis.call('ZREMRANGEBYRANK', p .. ':co:' .. src, 0, -1)
 b.articles = redis.call('ZCARD', p .. ':arts:' .. dst)
 local function earlier(x, y) return x ~= cjson.null and (y == cjson.null or x < y) end
 local function later(x, y) return x ~= cjson.null and (y == cjson.null or x > y) end

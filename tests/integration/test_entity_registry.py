@@ -168,3 +168,21 @@ async def test_ids_survive_a_new_process_and_client(redis_client: aioredis.Redis
     finally:
         await client.aclose()
     assert before == after
+
+
+async def test_a_new_version_or_a_kill_takes_the_article_off_entities_it_no_longer_names(
+    redis_client: aioredis.Redis,
+) -> None:
+    registry = EntityRegistry(redis_client, base_url=BASE)
+    (ada, babbage) = ids(
+        await registry.link(
+            "a1", T0, article(mentioned(person("Ada Lovelace")), mentioned(person("Charles Babbage")))
+        )
+    )
+    await registry.link("a1", T0, article(mentioned(person("Ada Lovelace"))))  # version 2
+    assert (await registry.articles(babbage)) == ([], 0)
+    card = await registry.get(babbage)
+    assert card is not None
+    assert card.article_count == 0
+    assert await registry.withdraw("a1") == 1
+    assert (await registry.articles(ada)) == ([], 0)
