@@ -26,6 +26,9 @@ SCORE_NAME: Final = 1.0  # the candidate's canonical name, normalised
 SCORE_ALIAS: Final = 0.95  # one of the candidate's other names
 SCORE_ACRONYM: Final = 0.85  # "NYSE" for "New York Stock Exchange", either way round
 SCORE_SURNAME: Final = 0.85  # "Shoigu" for "Sergei Shoigu", only when one candidate has it
+# "Sergei Shoigu" for an entity only ever called "Shoigu": that bare surname could have been anyone
+# of the name, so it takes shared context to link.
+SCORE_BARE_SURNAME: Final = 0.7
 # Similar spellings: Jaro-Winkler of at least SIMILAR_MIN maps linearly onto these scores, so only
 # near-identical spellings (or similar ones with shared context) reach the threshold.
 SIMILAR_MIN: Final = 0.9
@@ -285,8 +288,10 @@ def _name_match(query: Query, known: Known) -> tuple[str, float]:
         query_surnames = {surname(n) for n in query_full} - {None}
         query_single = names - query_full
         known_single = set(known.names) - known_full
-        if query_single & known_surnames or query_surnames & known_single:
+        if query_single & known_surnames:
             return "surname", SCORE_SURNAME
+        if query_surnames & known_single:
+            return "surname", SCORE_BARE_SURNAME
     pairs = [(a, b) for a in (query_full or names) for b in (known_full or {*canonical, *known.names})]
     best = max((spelling_similarity(a, b) for a, b in pairs), default=0.0)
     if best >= SIMILAR_MIN:

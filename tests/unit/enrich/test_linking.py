@@ -139,3 +139,9 @@ def test_a_bare_surname_alias_shared_by_two_people_makes_a_new_entity() -> None:
     hillary = known("e2", "Hillary Clinton", P, "Clinton")
     assert decide(q("Clinton", P), [bill, hillary]).entity_id is None
     assert decide(q("Clinton", P), [bill]).method == "surname"
+
+
+def test_a_full_name_joins_a_bare_surname_entity_only_with_shared_context() -> None:
+    bare = known("e1", "Shoigu", P, shared={"russia": 2})
+    assert decide(q("Sergei Shoigu", P), [bare]).entity_id is None
+    assert decide(q("Sergei Shoigu", P), [bare], ["russia"]).entity_id == "e1"
