@@ -54,6 +54,10 @@ TYPE_FACTOR: Final[Mapping[frozenset[EntityType], float]] = {
 }
 # Identifier fields that are not identities (a point is shared by a city and its port).
 NOT_IDENTITIES: Final = frozenset({"latitude", "longitude"})
+# Compared first, in this order, when two entities both have them: they decide alone.
+STRONG_IDENTIFIERS: Final = ("wikidata", "qid", "geonames_id", "uri")
+# Compared last: shared by a country and anything a knowledge base files under it.
+WEAK_IDENTIFIERS: Final = frozenset({"iso3166_alpha2", "iso3166_alpha3"})
 # Words left out of acronyms: "Bank of England" is BoE or BE.
 ACRONYM_SKIP: Final = frozenset({"of", "the", "and", "for", "de", "la", "le", "du", "del", "der", "&"})
 # Name suffixes that are not surnames.
@@ -149,6 +153,20 @@ def jaro_winkler(a: str, b: str, *, prefix_weight: float = 0.1) -> float:
             break
         prefix += 1
     return jaro + prefix * prefix_weight * (1 - jaro)
+
+
+def identifier_order(field: str) -> tuple[int, str]:
+    """Which identifier decides first: knowledge-base ids, then the rest, country codes last."""
+    if field in STRONG_IDENTIFIERS:
+        return (0, f"{STRONG_IDENTIFIERS.index(field):02d}")
+    return (2, field) if field in WEAK_IDENTIFIERS else (1, field)
+
+
+def decisive_identifiers(identifiers: Mapping[str, str]) -> dict[str, str]:
+    """The identifiers that name this entity alone: country codes only when nothing better is
+    known (a knowledge base may give a city its country's code)."""
+    strong = {k: v for k, v in identifiers.items() if k not in WEAK_IDENTIFIERS}
+    return strong or dict(identifiers)
 
 
 def identifier_keys(identifiers: Identifiers | Mapping[str, object]) -> dict[str, str]:
@@ -325,10 +343,10 @@ def spelling_similarity(a: str, b: str) -> float:
 
 def _identifier_match(query: Query, known: Known) -> bool | None:
     """True: an identifier is shared; False: identifiers of one kind differ; None: no evidence."""
-    shared = set(query.identifiers) & set(known.identifiers)
+    shared = sorted(set(query.identifiers) & set(known.identifiers), key=identifier_order)
     if not shared:
         return None
-    return any(query.identifiers[k] == known.identifiers[k] for k in shared)
+    return query.identifiers[shared[0]] == known.identifiers[shared[0]]
 
 
 def type_factor(a: EntityType, b: EntityType) -> float:

@@ -411,7 +411,7 @@ class EntityRegistry:
     ) -> tuple[str, bool]:
         """A new entity's id, True; or, when another replica claimed the name first, its id, False."""
         norm = linking.normalise(entity.name)
-        idents = sorted(f"{k}:{v}" for k, v in query.identifiers.items())
+        idents = sorted(f"{k}:{v}" for k, v in linking.decisive_identifiers(query.identifiers).items())
         # A deliberate homonym (a candidate has this very name but was refused) claims nothing, or
         # it would be handed the entity it was told apart from.
         homonym = any(linking.normalise(c["name"]) == norm for c in candidates)
@@ -456,7 +456,7 @@ class EntityRegistry:
                     "type": entity.type.value,
                     "names": names,
                     "titles": list(entity.titles),
-                    "identifiers": dict(query.identifiers),
+                    "identifiers": linking.decisive_identifiers(query.identifiers),
                     "keys": {kind: sorted(getattr(keys, kind)) for kind in _KINDS}
                     | {"search": _search_terms(names)},
                 }

@@ -8,6 +8,7 @@ from services.enrich.linking import (
     Query,
     acronyms,
     decide,
+    decisive_identifiers,
     index_keys,
     jaro_winkler,
     lookup_keys,
@@ -145,3 +146,13 @@ def test_a_full_name_joins_a_bare_surname_entity_only_with_shared_context() -> N
     bare = known("e1", "Shoigu", P, shared={"russia": 2})
     assert decide(q("Sergei Shoigu", P), [bare]).entity_id is None
     assert decide(q("Sergei Shoigu", P), [bare], ["russia"]).entity_id == "e1"
+
+
+def test_a_city_filed_under_its_countrys_code_is_not_the_country() -> None:
+    portugal = known("e1", "Portugal", L, identifiers={"geonames_id": "2264397", "iso3166_alpha2": "PT"})
+    lisbon = q("Lisbon", L, geonames_id="2267057", iso3166_alpha2="PT")
+    assert decide(lisbon, [portugal]).entity_id is None
+    assert decisive_identifiers({"geonames_id": "2267057", "iso3166_alpha2": "PT"}) == {
+        "geonames_id": "2267057"
+    }
+    assert decisive_identifiers({"iso3166_alpha2": "PT"}) == {"iso3166_alpha2": "PT"}
