@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint typecheck eval train-de bench chaos deploy-base deploy-images deploy-test clean
+.PHONY: help install demo test test-fast lint typecheck eval eval-identity train-de bench chaos deploy-base deploy-images deploy-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,10 @@ eval: $(STAMP) ## entity tagging quality on the en, es, fr and de dev sets: raw 
 	$(BIN)/newsflow eval ../shared/eval/conll2002-es-val_docs.jsonl --compare-raw
 	$(BIN)/newsflow eval ../shared/eval/wikineural-fr-val_docs.jsonl --compare-raw
 	$(BIN)/newsflow eval ../shared/eval/wikineural-de-val_docs.jsonl --compare-raw
+	@$(MAKE) --no-print-directory eval-identity
+
+eval-identity: $(STAMP) ## cross-document identity: B-cubed F1 of registry ids on the linked dev set (about 30 s)
+	$(BIN)/pytest tests/integration/test_identity_eval.py -q -s -p no:cacheprovider
 
 train-de: $(STAMP) ## train the German NER pipeline into services/enrich/models/de_newsflow_ner (~15 min)
 	nice -n 10 $(BIN)/python -m services.enrich.training.train_de

@@ -297,6 +297,30 @@ def bench(
 
 
 @app.command()
+def tag(
+    paths: Annotated[
+        list[Path], typer.Argument(help="JSONL files of {doc_id, text, title?, language?} or article files.")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per document instead of a readable line.")
+    ] = False,
+) -> None:
+    """Tag documents through the entity registry: one line per document, in input order.
+
+    With --json each line is: doc_id, language and entities (registry id, name, type,
+    identifiers, mentions with offsets into the given text). Without REDIS_URL a private
+    redis-server holds a fresh registry.
+    """
+    from newsflow.tag import run_tag
+    from services.enrich.settings import EnrichSettings
+
+    configure_logging("WARNING")
+    base_url = EnrichSettings().public_base_url
+    code = asyncio.run(run_tag(paths, redis_url=_redis_url_from_env(), base_url=base_url, as_json=as_json))
+    raise typer.Exit(code)
+
+
+@app.command()
 def asyncapi() -> None:
     """Print the AsyncAPI 3.0 document of every stream (kept in docs/asyncapi.yaml)."""
     from newsflow.asyncapi import render
@@ -308,6 +332,9 @@ def _mount_subcommands() -> None:
     from newsflow.dlq import dlq_app
 
     app.add_typer(dlq_app, name="dlq", help="Inspect, replay and purge dead-letter streams.")
+    from newsflow.entities_cli import entities_app
+
+    app.add_typer(entities_app, name="entities", help="Show, search and edit the entity registry.")
 
 
 _mount_subcommands()

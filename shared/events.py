@@ -142,8 +142,19 @@ class Identifiers(_Model):
     )
 
 
+class EntityLink(_Model):
+    """Why an article's entity was linked to its registry entity (or why a new one was made)."""
+
+    method: str = Field(description="identifier, name, alias, acronym, surname, similar or new.")
+    confidence: float = Field(ge=0.0, le=1.0)
+    reason: str
+
+
 class Entity(_Model):
-    id: str = Field(description="Stable within newsflow: type and normalised canonical name.")
+    id: str = Field(
+        description="Type and normalised name within the article (kept for compatibility); "
+        "`entity_id` is the identity across articles."
+    )
     name: str
     type: EntityType
     titles: list[str] = Field(default_factory=list, description="Honorifics and titles stripped.")
@@ -154,6 +165,12 @@ class Entity(_Model):
     in_headline: bool = False
     identifiers: Identifiers = Field(default_factory=Identifiers)
     source: Literal["model", "gazetteer"] = "model"
+    # Absent on events written before the entity registry: they still decode.
+    entity_id: str | None = Field(
+        None, description="The entity registry's opaque id: the same real-world entity in every article."
+    )
+    entity_uri: str | None = Field(None, description="The registry's URI for the entity (the read API).")
+    link: EntityLink | None = None
 
 
 class Entities(_Model):
@@ -180,6 +197,8 @@ class RelatedLink(_Model):
     score: float = Field(ge=0.0, le=1.0)
     reason: str
     shared_entities: list[str] = Field(default_factory=list)
+    # The shared entities' ids, in the same order (registry ids once linked).
+    shared_entity_ids: list[str] = Field(default_factory=list)
 
 
 class TaggedArticle(_Model):

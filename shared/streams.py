@@ -47,6 +47,10 @@ PUBLISH_TAGGED: Final = "newsflow:publish:tagged:{articles.published}"
 RELATED_PREFIX: Final = "newsflow:related:{related}"
 # Prefix of publish's listing index for the read API (see services/publish/listing.py); one slot too.
 PUBLISH_INDEX_PREFIX: Final = "newsflow:publish:index:{listing}"
+# Prefix of enrich's entity registry (see services/enrich/registry.py): one hash tag, because a
+# link claims a name key and creates or updates the entity's keys in one Lua script, which on a
+# Redis Cluster must stay on one slot; the registry is small beside the articles it indexes.
+ENTITY_PREFIX: Final = "newsflow:entities:{entities}"
 # Per-subscriber webhook dead-letter streams: articles.webhooks.dlq:<name>.
 WEBHOOK_DLQ_PREFIX: Final = "articles.webhooks.dlq:"
 # Hash per subscriber: articles it follows (id -> version), so updates and kills reach it.

@@ -9,6 +9,7 @@ from services.enrich.knowledge import KnowledgeBase
 from services.enrich.languages import parse_languages
 from services.enrich.logic import Tagger
 from services.enrich.multilingual import MultilingualTagger
+from services.enrich.registry import EntityRegistry
 from services.enrich.related import RelatedIndex
 from services.enrich.settings import Settings
 from services.enrich.stages import EnrichStage, RelatedIndexStage
@@ -46,7 +47,8 @@ def create_service(
             else await asyncio.to_thread(load_tagger, settings, english=tagger)
         )
         index = RelatedIndex(rt.client)
-        stage = EnrichStage(loaded, index, settings, rt.metrics, rt.tracing)
+        registry = EntityRegistry(rt.client, base_url=settings.public_base_url)
+        stage = EnrichStage(loaded, index, settings, rt.metrics, rt.tracing, registry=registry)
         return [
             *(
                 Consumer(raw, streams.ENRICH_GROUP, stage)

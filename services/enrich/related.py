@@ -117,7 +117,7 @@ def indexed_from_published(p: PublishedArticle, *, base_url: str) -> IndexedArti
         title=_ninjs_title(p.ninjs, fallback=p.article_id),
         url=url,
         published_at=_utc(p.published_at),
-        entities=tuple((e.id, e.name, e.salience) for e in p.enrichment.entities.all()),
+        entities=tuple((e.entity_id or e.id, e.name, e.salience) for e in p.enrichment.entities.all()),
     )
 
 
@@ -224,7 +224,10 @@ class RelatedIndex:
         """
         if per_entity < 1:
             raise ValueError("per_entity must be at least 1")
-        wanted = [_best_salience((e.id, e.salience) for e in entities) for _, entities in batch]
+        # The registry id when linked (the same entity across spellings), else the article-level id.
+        wanted = [
+            _best_salience((e.entity_id or e.id, e.salience) for e in entities) for _, entities in batch
+        ]
         entity_ids = sorted({entity_id for query in wanted for entity_id in query})
         if not entity_ids:
             return [[] for _ in batch]
@@ -333,19 +336,21 @@ def rank_related(
     now = _utc(now)
     query: dict[str, tuple[str, float]] = {}
     for e in entities:
-        if e.id not in query or e.salience > query[e.id][1]:
-            query[e.id] = (e.name, e.salience)
+        key = e.entity_id or e.id  # the registry id when linked: one entity across spellings
+        if key not in query or e.salience > query[key][1]:
+            query[key] = (e.name, e.salience)
     best_possible = sum(sal for _, sal in query.values())
     if best_possible <= 0:
         return []
 
-    scored: list[tuple[float, float, str, Candidate, list[str]]] = []
+    scored: list[tuple[float, float, str, Candidate, list[str], list[str]]] = []
     for c in candidates:
         published = _utc(c.published_at)
         age_days = (now - published).total_seconds() / _SECONDS_PER_DAY
         if age_days < 0:
             continue
         contributions: list[tuple[float, str]] = []
+        ids: dict[str, str] = {}
         for shared in c.shared:
             if shared.entity_id not in query:
                 continue
@@ -354,6 +359,7 @@ def rank_related(
             df = max(shared.doc_freq, 1)
             weight = math.log1p(n / df) / math.log1p(n)
             contributions.append((weight * salience * shared.salience, name))
+            ids.setdefault(name, shared.entity_id)
         if not contributions:
             continue
         decay = 0.5 ** (age_days / half_life_days)
@@ -363,7 +369,7 @@ def rank_related(
             continue
         contributions.sort(key=lambda part_name: (-part_name[0], part_name[1]))
         names = list(dict.fromkeys(name for _, name in contributions))
-        scored.append((score, published.timestamp(), c.article_id, c, names))
+        scored.append((score, published.timestamp(), c.article_id, c, names, [ids[n] for n in names]))
 
     scored.sort(key=lambda item: (-item[0], -item[1], item[2]))
     return [
@@ -373,15 +379,21 @@ def rank_related(
             url=c.url,
             article_id=c.article_id,
             score=score,
-            reason=_shares_reason(names),
+            reason=_shares_reason(names, entity_ids),
             shared_entities=names,
+            shared_entity_ids=entity_ids,
         )
-        for score, _, _, c, names in scored[:top_k]
+        for score, _, _, c, names, entity_ids in scored[:top_k]
     ]
 
 
-def _shares_reason(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:REASON_NAMES])
+def _shares_reason(names: Sequence[str], entity_ids: Sequence[str] = ()) -> str:
+    # Registry ids (never a name slug: those are the article-level ids) follow their names.
+    labelled = [
+        f"{n} ({i})" if i and ":" not in i else n
+        for n, i in zip(names, [*entity_ids, *[""] * len(names)], strict=False)
+    ]
+    shown = ", ".join(labelled[:REASON_NAMES])
     more = len(names) - REASON_NAMES
     return f"shares {shown} and {more} more" if more > 0 else f"shares {shown}"
 

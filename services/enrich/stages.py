@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from services.enrich.multilingual import MultilingualTagger
+from services.enrich.registry import EntityRegistry
 from services.enrich.related import (
     RelatedIndex,
     indexed_from_published,
@@ -47,7 +48,9 @@ class EnrichStage:
         settings: EnrichSettings,
         metrics: ServiceMetrics,
         tracing: Tracing = NO_TRACING,
+        registry: EntityRegistry | None = None,
     ) -> None:
+        self.registry = registry
         self.tracing = tracing
         self.tagger = tagger
         self.index = index
@@ -64,6 +67,21 @@ class EnrichStage:
         tagged = await asyncio.to_thread(
             self.tagger.tag, [e.data for e in usable], batch_size=self.settings.nlp_batch_size
         )
+        if self.registry is not None:
+            # In order, one article at a time: an entity first seen in this batch is found by the
+            # next article, and a kill after a version undoes it. The registry's scripts are
+            # idempotent (see services/enrich/registry.py), so they run ahead of the runner's
+            # commit; a redelivery gets the same ids back.
+            by_event = {id(e): ents for e, ents in zip(usable, tagged, strict=True)}
+            for e in events:
+                if isinstance(e, Reject):
+                    continue
+                if id(e) in by_event:
+                    when = e.data.published_at or e.data.received_at
+                    by_event[id(e)] = await self.registry.link(e.article_id, when, by_event[id(e)])
+                else:
+                    await self.registry.withdraw(e.article_id)
+            tagged = [by_event[id(e)] for e in usable]
         entities_by_event = {id(e): ents for e, ents in zip(usable, tagged, strict=True)}
         candidates = await self.index.candidates(
             [(e.article_id, ents.all()) for e, ents in zip(usable, tagged, strict=True)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.publish import api
+from services.publish.entities_api import make_entity_routes
 from services.publish.settings import Settings
 from services.publish.stages import PublishIndexStage, PublishStage, webhook_consumers
 from shared import streams
@@ -34,7 +35,7 @@ def create_service(settings: Settings | None = None) -> Service:
         name="publish",
         settings=settings,
         make_consumers=make_consumers,
-        make_routes=lambda ctx, _: api.make_routes(ctx, settings),
+        make_routes=lambda ctx, _: [*api.make_routes(ctx, settings), *make_entity_routes(ctx, settings)],
         retention={
             streams.PUBLISHED: Retention(
                 maxlen=settings.retention_maxlen,

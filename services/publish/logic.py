@@ -7,9 +7,10 @@ Decisions the schemas force or leave to us:
   when this version reached newsflow (`received_at`).
 - Withdrawals become `pubstatus: canceled` with the headline kept to identify the article and the
   reason in `ednote`; body, caption, entities and associations are left out of a kill notice.
-- Entities: `uri` is the entity's own URI, else its GeoNames URI, else (countries) IPTC's ISO
-  3166 URI as in the official examples; `literal` is our entity id, which joins the ninjs entry to
-  `PublishedArticle.enrichment`. `rel` is `about` for an entity named in the headline, else
+- Entities: `uri` is the entity registry's URI (`<base>/v1/entities/<id>`) once linked, else the
+  entity's own URI, else its GeoNames URI, else (countries) IPTC's ISO 3166 URI as in the official
+  examples; `literal` is the registry id (else the article-level id), which joins the ninjs entry
+  to `PublishedArticle.enrichment`. `rel` is `about` for an entity named in the headline, else
   `mentions`. Entities of type `other` stay in the enrichment only.
 - Associations: an earlier article (kind `article`) and an inline `READ:` link with a URL become
   associations (`related<n>` / `inline<n>`); reference pages for entities do not (they are not
@@ -227,6 +228,8 @@ def _date_time(value: datetime, *, zone_known: bool = True) -> str | None:
 
 
 def _entity_uri(entity: Entity) -> str | None:
+    if entity.entity_uri:
+        return entity.entity_uri  # the registry's: one URI per entity across articles
     ids = entity.identifiers
     own = _as_uri(ids.uri)
     if own is not None:
@@ -256,7 +259,7 @@ def _concept(entity: Entity, *, with_point: bool = False) -> _Concept:
         name=entity.name,
         rel="about" if entity.in_headline else "mentions",
         uri=_entity_uri(entity),
-        literal=entity.id,
+        literal=entity.entity_id or entity.id,
         geojson=point,
     )
 

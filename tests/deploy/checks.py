@@ -579,8 +579,9 @@ EXTRA_SERVICE_COMMANDS = {
 }
 SERVICE_CATEGORIES = {
     "ingest": {"@hash"},
-    "enrich": {"@hash", "@sortedset"},
-    "publish": {"@hash", "@sortedset", "@string"},
+    # Sets: the entity registry's candidate indexes (services/enrich/registry.py).
+    "enrich": {"@hash", "@sortedset", "@set"},
+    "publish": {"@hash", "@sortedset", "@string", "@set"},
 }
 KEDA_COMMANDS = frozenset({"ping", "hello", "client|setname", "xinfo|groups", "xpending", "xlen"})
 
@@ -640,8 +641,10 @@ def owned_keys() -> dict[str, dict[str, str]]:
             # On a Redis Cluster the ledger is partitioned beside articles.raw.
             streams.partitioned(streams.INGEST_LEDGER, 1, EXAMPLE_PARTITIONS): "RW",
         },
-        "enrich": {f"{RELATED_PREFIX}:articles": "RW"},
+        "enrich": {f"{RELATED_PREFIX}:articles": "RW", f"{streams.ENTITY_PREFIX}:doc": "RW"},
         "publish": {
+            # The entities read and edit API (services/publish/entities_api.py).
+            f"{streams.ENTITY_PREFIX}:doc": "RW",
             streams.PUBLISH_VERSIONS: "RW",
             streams.PUBLISH_LATEST: "RW",
             streams.PUBLISH_TAGGED: "RW",
@@ -659,8 +662,12 @@ def expected_acl_keys() -> dict[str, set[tuple[str, str]]]:
     own = {
         "ingest": {("RW", key_prefix(streams.INGEST_LEDGER))},
         # Its prefix without the hash tag that keeps the index on one Cluster slot.
-        "enrich": {("RW", f"{streams.base_of(RELATED_PREFIX)}:*")},
+        "enrich": {
+            ("RW", f"{streams.base_of(RELATED_PREFIX)}:*"),
+            ("RW", f"{streams.base_of(streams.ENTITY_PREFIX)}:*"),
+        },
         "publish": {
+            ("RW", f"{streams.base_of(streams.ENTITY_PREFIX)}:*"),
             ("RW", key_prefix(streams.PUBLISH_VERSIONS)),
             ("W", f"{WEBHOOK_DLQ_PREFIX}*"),
             ("RW", f"{WEBHOOK_FOLLOWED_PREFIX}*"),
