@@ -141,8 +141,10 @@ def parse(
     """
     from newsflow.pipeline import expand_paths
     from services.ingest.logic import Draft, parse_payload, split_file
+    from services.ingest.settings import IngestSettings
 
     configure_logging("WARNING")
+    policy = IngestSettings().source_policy()  # the zones and urgencies ingest would apply
     rejected = 0
     now = datetime.now(UTC)
     for path in expand_paths(paths):
@@ -154,7 +156,12 @@ def parse(
             _print_parsed(path, None, "unreadable", str(exc), as_json)
         for payload, content_type in items:
             result = parse_payload(
-                payload, content_type, source=f"cli:{path.name}", received_at=now, filename=path.name
+                payload,
+                content_type,
+                source=f"cli:{path.name}",
+                received_at=now,
+                filename=path.name,
+                policy=policy,
             )
             if isinstance(result, Draft):
                 _print_parsed(path, result.model_dump(mode="json"), None, None, as_json)

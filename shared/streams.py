@@ -41,6 +41,14 @@ PUBLISH_LATEST: Final = "newsflow:publish:latest:{articles.published}"
 # Hash article_id -> the latest version's tagged-article event JSON (as publish read it), from
 # which the read API renders ninjs 3.1 on request: 3.x costs nothing for those who never ask.
 PUBLISH_TAGGED: Final = "newsflow:publish:tagged:{articles.published}"
+# Embargoed articles publish holds (see services/publish/embargo.py), in the guard's slot too so
+# that a release is one Lua call with the version guard:
+# sorted set article_id -> release time (epoch ms), the next due first;
+PUBLISH_EMBARGO_DUE: Final = "newsflow:publish:embargo:due:{articles.published}"
+# hash article_id -> the held version's tagged-article event JSON;
+PUBLISH_EMBARGO_HELD: Final = "newsflow:publish:embargo:held:{articles.published}"
+# hash article_id -> the held version number (what a release checks it is still releasing).
+PUBLISH_EMBARGO_VERSIONS: Final = "newsflow:publish:embargo:versions:{articles.published}"
 
 # Prefix of enrich's related-articles index (hashes and sorted sets, see services/enrich/related.py);
 # one hash tag so its multi-key transactions stay on one slot of a Redis Cluster.

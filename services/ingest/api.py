@@ -271,6 +271,7 @@ def _field_errors(sub: Submission, reject: Reject, settings: IngestSettings) -> 
             max_bytes=settings.max_payload_bytes,
             max_future=timedelta(hours=settings.max_future_hours),
             filename=sub.filename,
+            policy=settings.source_policy(),
         )
         if isinstance(again, Rejection) and again.code == reject.code:
             fields = again.fields

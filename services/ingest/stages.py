@@ -107,6 +107,7 @@ async def decide(
             max_bytes=settings.max_payload_bytes,
             max_future=timedelta(hours=settings.max_future_hours),
             filename=sub.filename,
+            policy=settings.source_policy(),
         )
         for sub in submissions
     ]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
+from zoneinfo import ZoneInfo
 
 from services.publish import ninjs as n
 from shared.events import (
@@ -96,6 +97,8 @@ def build_published(tagged: TaggedArticle, *, base_url: str, published_at: datet
         ninjs=to_ninjs(tagged, ninjs_version="2.2", base_url=base_url),
         enrichment=Enrichment(entities=tagged.entities, related=tagged.related, tagger=tagged.tagger),
         published_at=published_at,
+        urgency=article.urgency,
+        embargoed_until=article.embargoed_until,
     )
 
 
@@ -159,6 +162,10 @@ class _Doc:
     associations: list[_Link]
     altids: list[tuple[str, str]]
     infosource: str | None
+    contentcreated: str | None = None
+    embargoed: str | None = None
+    urgency: int | None = None
+    correction: str | None = None
 
 
 def _neutral(tagged: TaggedArticle, *, base_url: str, pubstatus: PubStatus) -> _Doc:
@@ -173,12 +180,19 @@ def _neutral(tagged: TaggedArticle, *, base_url: str, pubstatus: PubStatus) -> _
     firstcreated = None
     if article.published_at is not None:
         firstcreated = _date_time(
-            article.published_at, zone_known=article.published_at_has_timezone is not False
+            source_local(article),
+            zone_known=article.published_at_has_timezone is not False,
+            # A time read in the source's zone is written as its wall clock: London in winter
+            # is +00:00, not "Z" (which would say the source wrote UTC).
+            utc_as_z=article.published_at_timezone is None,
         )
         if firstcreated is None:
             written = article.published_at.replace(tzinfo=None).isoformat()
             notes.append(f"Source date {written} has no time zone; firstcreated left out.")
 
+    correction = _text(article.correction) if usable else None
+    if correction:
+        notes.append(f"Correction: {correction}")
     entities = tagged.entities
     altids = []
     if article.source_id:
@@ -206,7 +220,20 @@ def _neutral(tagged: TaggedArticle, *, base_url: str, pubstatus: PubStatus) -> _
         associations=_associations(tagged, base_url=base_url, own_uri=uri) if usable else [],
         altids=altids,
         infosource=_text(article.site) or _text(article.source),
+        contentcreated=firstcreated,
+        embargoed=_date_time(article.embargoed_until) if article.embargoed_until else None,
+        urgency=article.urgency,
+        correction=correction,
     )
+
+
+def source_local(article: RawArticle) -> datetime:
+    """The source date as the source wrote it: in its zone when ingest read it in one."""
+    value = article.published_at
+    assert value is not None
+    if article.published_at_timezone and value.utcoffset() is not None:
+        return value.astimezone(ZoneInfo(article.published_at_timezone))
+    return value
 
 
 def _text(value: str | None) -> str | None:
@@ -215,7 +242,7 @@ def _text(value: str | None) -> str | None:
     return stripped or None
 
 
-def _date_time(value: datetime, *, zone_known: bool = True) -> str | None:
+def _date_time(value: datetime, *, zone_known: bool = True, utc_as_z: bool = True) -> str | None:
     """RFC 3339, or None for a zone-less time (RFC 3339 has no way to say "local, zone unknown")."""
     offset = value.utcoffset()
     if offset is None or not zone_known:
@@ -224,7 +251,7 @@ def _date_time(value: datetime, *, zone_known: bool = True) -> str | None:
         # RFC 3339 offsets are whole minutes; historic zones (LMT +00:53:28) are rewritten as UTC.
         value, offset = value.astimezone(UTC), timedelta(0)
     text = value.isoformat()
-    return text.removesuffix("+00:00") + "Z" if not offset else text
+    return text.removesuffix("+00:00") + "Z" if not offset and utc_as_z else text
 
 
 def _entity_uri(entity: Entity) -> str | None:
@@ -331,6 +358,8 @@ def _ninjs2(d: _Doc) -> n.Ninjs2:
         descriptions.append(n.Description2(role="caption", contenttype="text/plain", value=d.caption))
     if d.credit:
         descriptions.append(n.Description2(role="creditline", value=d.credit))
+    if d.correction:
+        descriptions.append(n.Description2(role="correction", contenttype="text/plain", value=d.correction))
     return n.Ninjs2(
         uri=d.uri,
         standard=n.Standard2(name="ninjs", version="2.2", schema_=SCHEMA_URIS["2.2"]),
@@ -339,6 +368,9 @@ def _ninjs2(d: _Doc) -> n.Ninjs2:
         version=d.article_version,
         firstcreated=d.firstcreated,
         versioncreated=d.versioncreated,
+        contentcreated=d.contentcreated,
+        embargoed=d.embargoed,
+        urgency=d.urgency,
         pubstatus=d.pubstatus,
         ednote=d.ednote,
         language=d.language,
@@ -391,6 +423,8 @@ def _ninjs3(d: _Doc) -> n.Ninjs3:
         descriptions.append(n.Description3(role="caption", content_type="text/plain", value=d.caption))
     if d.credit:
         descriptions.append(n.Description3(role="creditline", value=d.credit))
+    if d.correction:
+        descriptions.append(n.Description3(role="correction", content_type="text/plain", value=d.correction))
     return n.Ninjs3(
         uri=d.uri,
         standard=n.Standard3(name="ninjs", version="3.1", schema_=SCHEMA_URIS["3.1"]),
@@ -399,6 +433,9 @@ def _ninjs3(d: _Doc) -> n.Ninjs3:
         version=d.article_version,
         first_created=d.firstcreated,
         version_created=d.versioncreated,
+        content_created=d.contentcreated,
+        embargoed_until=d.embargoed,
+        urgency=d.urgency,
         pub_status=d.pubstatus,
         ed_note=d.ednote,
         language=d.language,

@@ -80,6 +80,8 @@ class Emit:
     hset: tuple[tuple[str, str, str], ...] = ()
     guard: VersionGuard | None = None
     article_id: str | None = None
+    # (key, member, score): sorted-set state written with the outputs, e.g. publish's embargo queue.
+    zadd: tuple[tuple[str, str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,9 @@ for i = at + 1 + ntrim, #ARGV do args[#args + 1] = ARGV[i] end
 redis.call('XADD', unpack(args))
 return 1
 """
+# The guard's script, for paths that publish outside a stage (embargo release) and must go
+# through the same exactly-once check. Its KEYS past 3 + extras and its ARGV layout are fixed.
+GUARDED_XADD = _GUARDED_XADD
 
 
 def unique_consumer_name(prefix: str) -> str:
@@ -362,6 +367,8 @@ class StageRunner:
             writes.add(output.stream, "eval", _GUARDED_XADD, len(keys), *keys, *args)
         for key, hash_field, value in outcome.hset:
             writes.add(key, "hset", key, hash_field, value)
+        for key, member, score in outcome.zadd:
+            writes.add(key, "zadd", key, {member: score})
 
     def _queue_dead_letter(
         self,
