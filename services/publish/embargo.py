@@ -26,9 +26,10 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from redis.exceptions import RedisError
 
+from services.publish.changes import previously_shown, update_changes
 from services.publish.logic import build_published, event_type_for
 from shared import streams, wire
-from shared.events import PublishedEvent, PubStatus, RawArticle, TaggedEvent
+from shared.events import PublishedEvent, PubStatus, RawArticle, TaggedArticle, TaggedEvent
 from shared.logging import get_logger
 from shared.runtime.consumer import GUARDED_XADD, Retention
 
@@ -141,13 +142,21 @@ class EmbargoReleaser:
         due = await self.due(now_ms)
         if not due:
             return 0
-        stored = await self.client.hmget(streams.PUBLISH_VERSIONS, [d.article_id for d in due])  # type: ignore[misc]
+        ids = [d.article_id for d in due]
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(streams.PUBLISH_VERSIONS, ids)
+        pipe.hmget(streams.PUBLISH_TAGGED, ids)
+        stored, stored_tagged = await pipe.execute()
+        shown = previously_shown(ids, stored_tagged)
         released = 0
         for item, current in zip(due, stored, strict=True):
-            released += await self._release(item, int(current) if current is not None else None, now)
+            version = int(current) if current is not None else None
+            released += await self._release(item, version, shown.get(item.article_id), now)
         return released
 
-    async def _release(self, item: Due, published_version: int | None, now: datetime) -> int:
+    async def _release(
+        self, item: Due, published_version: int | None, previous: TaggedArticle | None, now: datetime
+    ) -> int:
         event = TaggedEvent.model_validate_json(item.event_json)
         event_type = event_type_for(published_version, event.data.article)
         keys = [
@@ -170,7 +179,12 @@ class EmbargoReleaser:
                 article_version=event.article_version,
                 correlation_id=event.correlation_id,
                 traceparent=event.traceparent,
-                data=build_published(event.data, base_url=self.base_url, published_at=now),
+                data=build_published(
+                    event.data,
+                    base_url=self.base_url,
+                    published_at=now,
+                    changes=update_changes(event_type, previous, event.data),
+                ),
             )
             fields = wire.encode(out)
             latest = fields[streams.FIELD_EVENT]

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from services.publish import ninjs as n
 from shared.events import (
+    Changes,
     Enrichment,
     Entity,
     EventType,
@@ -83,7 +84,9 @@ def event_type_for(previous_version: int | None, article: RawArticle) -> EventTy
     return EventType.PUBLISHED if previous_version is None else EventType.UPDATED
 
 
-def build_published(tagged: TaggedArticle, *, base_url: str, published_at: datetime) -> PublishedArticle:
+def build_published(
+    tagged: TaggedArticle, *, base_url: str, published_at: datetime, changes: Changes | None = None
+) -> PublishedArticle:
     """The published-article event data: a ninjs 2.2 document beside our own enrichment."""
     article = tagged.article
     return PublishedArticle(
@@ -95,10 +98,17 @@ def build_published(tagged: TaggedArticle, *, base_url: str, published_at: datet
         article_published_at=article.published_at,
         article_published_at_has_timezone=article.published_at_has_timezone,
         ninjs=to_ninjs(tagged, ninjs_version="2.2", base_url=base_url),
-        enrichment=Enrichment(entities=tagged.entities, related=tagged.related, tagger=tagged.tagger),
+        enrichment=Enrichment(
+            entities=tagged.entities,
+            related=tagged.related,
+            tagger=tagged.tagger,
+            same_story_as=tagged.same_story_as,
+            story_id=tagged.story_id,
+        ),
         published_at=published_at,
         urgency=article.urgency,
         embargoed_until=article.embargoed_until,
+        changes=changes,
     )
 
 

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
+from services.publish.changes import previously_shown, update_changes
 from services.publish.embargo import held_versions_of, hold_writes, is_held, lift_writes
 from services.publish.logic import build_published, event_type_for
 from services.publish.settings import PublishSettings
 from shared import streams, wire
-from shared.events import PublishedEvent, TaggedEvent
+from shared.events import PublishedEvent, TaggedArticle, TaggedEvent
 from shared.logging import get_logger
 from shared.runtime.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, VersionGuard, decode_events
 from shared.runtime.tracing import NO_TRACING, Tracing
@@ -34,13 +35,16 @@ class PublishStage:
         ids = sorted({e.article_id for e in events if not isinstance(e, Reject)})
         published: dict[str, int] = {}
         held: dict[str, int] = {}
+        shown: dict[str, TaggedArticle] = {}
         if ids:
             pipe = self.client.pipeline(transaction=False)
             pipe.hmget(streams.PUBLISH_VERSIONS, ids)
             pipe.hmget(streams.PUBLISH_EMBARGO_VERSIONS, ids)
-            stored, stored_held = await pipe.execute()
+            pipe.hmget(streams.PUBLISH_TAGGED, ids)
+            stored, stored_held, stored_tagged = await pipe.execute()
             published = {i: int(v) for i, v in zip(ids, stored, strict=True) if v is not None}
             held = held_versions_of(ids, stored_held)
+            shown = previously_shown(ids, stored_tagged)
 
         now = datetime.now(UTC)
         outcomes: list[Outcome] = []
@@ -90,11 +94,15 @@ class PublishStage:
                     correlation_id=event.correlation_id,
                     traceparent=span.traceparent,
                     data=build_published(
-                        event.data, base_url=self.settings.public_base_url, published_at=now
+                        event.data,
+                        base_url=self.settings.public_base_url,
+                        published_at=now,
+                        changes=update_changes(event_type, shown.get(event.article_id), event.data),
                     ),
                 )
             fields = wire.encode(out)
             published[event.article_id] = article.version  # later entries in this batch see it
+            shown[event.article_id] = event.data
             guard = VersionGuard(
                 versions_key=streams.PUBLISH_VERSIONS,
                 latest_key=streams.PUBLISH_LATEST,
