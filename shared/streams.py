@@ -13,6 +13,10 @@ from typing import Final
 INBOUND: Final = "articles.inbound"
 # Validated, normalised, versioned articles (and withdrawals) written by ingest.
 RAW: Final = "articles.raw"
+# Urgent articles (ninjs urgency at or below NEWSFLOW_INGEST_URGENT_MAX), written by ingest instead
+# of articles.raw: enrich reads it beside articles.raw, so an urgent story never waits behind the
+# normal backlog. Named under `articles.raw:` so the ACL patterns for raw partitions cover it.
+RAW_URGENT: Final = "articles.raw:urgent"
 # Articles with entities and related links, written by enrich.
 TAGGED: Final = "articles.tagged"
 # What subscribers consume: ninjs + enrichment, written by publish.

@@ -29,6 +29,11 @@ def create_service(settings: Settings | None = None, *, tagger: Tagger | None = 
         index = RelatedIndex(rt.client)
         stage = EnrichStage(loaded, index, settings, rt.metrics, rt.tracing)
         return [
+            # The urgent stream first: its own subscriber, so urgent articles never queue behind raw.
+            *(
+                Consumer(urgent, streams.ENRICH_GROUP, stage)
+                for urgent in streams.all_partitions(streams.RAW_URGENT, settings.partitions)
+            ),
             *(
                 Consumer(raw, streams.ENRICH_GROUP, stage)
                 for raw in streams.all_partitions(streams.RAW, settings.partitions)
