@@ -43,8 +43,9 @@ lint: $(STAMP) ## ruff lint and format check
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy .
 
-eval: $(STAMP) ## entity tagging quality on the dev set: raw model and ours side by side
+eval: $(STAMP) ## entity tagging quality (raw model and ours) and same-story precision/recall on the dev set
 	$(BIN)/newsflow eval ../shared/eval/conll2003_validation_docs.jsonl --compare-raw
+	$(BIN)/newsflow eval-same-story ../shared/eval/conll2003_validation_docs.jsonl
 
 bench: $(STAMP) ## throughput, latency and memory against a private redis-server
 	$(BIN)/newsflow bench

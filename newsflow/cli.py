@@ -301,6 +301,22 @@ def bench(
     raise typer.Exit(bench_command(quick, as_json))
 
 
+@app.command(name="eval-same-story")
+def eval_same_story(
+    sources: Annotated[
+        list[Path], typer.Argument(help="Dev-set JSONL files ({text}) and sample files to build pairs from.")
+    ],
+) -> None:
+    """Precision and recall of the same-story decision on copies with edits made from SOURCES."""
+    from newsflow.samples import sample_paths
+    from services.enrich.same_story_eval import make_pairs, report, texts_from
+    from services.enrich.settings import Settings
+
+    configure_logging("WARNING")
+    pairs = make_pairs(texts_from([*sample_paths(), *sources]))
+    print(report(pairs, Settings().same_story_threshold))
+
+
 @app.command()
 def asyncapi() -> None:
     """Print the AsyncAPI 3.0 document of every stream (kept in docs/asyncapi.yaml)."""

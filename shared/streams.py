@@ -57,6 +57,8 @@ PUBLISH_EMBARGO_VERSIONS: Final = "newsflow:publish:embargo:versions:{articles.p
 # Prefix of enrich's related-articles index (hashes and sorted sets, see services/enrich/related.py);
 # one hash tag so its multi-key transactions stay on one slot of a Redis Cluster.
 RELATED_PREFIX: Final = "newsflow:related:{related}"
+# Prefix of enrich's same-story index (LSH band buckets and signatures, services/enrich/same_story.py).
+SAME_STORY_PREFIX: Final = "newsflow:same-story:{same-story}"
 # Prefix of publish's listing index for the read API (see services/publish/listing.py); one slot too.
 PUBLISH_INDEX_PREFIX: Final = "newsflow:publish:index:{listing}"
 # Per-subscriber webhook dead-letter streams: articles.webhooks.dlq:<name>.

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from services.enrich.gazetteer import Gazetteer
 from services.enrich.logic import Tagger
 from services.enrich.related import RelatedIndex
+from services.enrich.same_story import SameStoryIndex
 from services.enrich.settings import Settings
 from services.enrich.stages import EnrichStage, RelatedIndexStage
 from shared import streams
@@ -27,7 +28,8 @@ def create_service(settings: Settings | None = None, *, tagger: Tagger | None = 
         # The model loads once per process, off the event loop (about 1 s).
         loaded = tagger if tagger is not None else await asyncio.to_thread(load_tagger, settings)
         index = RelatedIndex(rt.client)
-        stage = EnrichStage(loaded, index, settings, rt.metrics, rt.tracing)
+        same_story = SameStoryIndex(rt.client, threshold=settings.same_story_threshold)
+        stage = EnrichStage(loaded, index, settings, rt.metrics, rt.tracing, same_story=same_story)
         return [
             # The urgent stream first: its own subscriber, so urgent articles never queue behind raw.
             *(
