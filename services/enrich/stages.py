@@ -100,11 +100,11 @@ class EnrichStage:
                     total_docs=total_docs,
                 )
                 related += reference_links(all_entities)
+                self.metrics.entities_per_article.observe(len(all_entities))
             match = matches.get(id(event))
             same_link = match.link() if match is not None else None
             if same_link is not None:
                 related.insert(0, same_link)
-                self.metrics.entities_per_article.observe(len(all_entities))
             with self.tracing.span(
                 "enrich", parent=event.traceparent, attributes={"article_id": event.article_id}
             ) as span:

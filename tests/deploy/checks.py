@@ -579,7 +579,7 @@ EXTRA_SERVICE_COMMANDS = {
 }
 SERVICE_CATEGORIES = {
     "ingest": {"@hash"},
-    "enrich": {"@hash", "@sortedset"},
+    "enrich": {"@hash", "@sortedset", "@set"},
     "publish": {"@hash", "@sortedset", "@string"},
 }
 KEDA_COMMANDS = frozenset({"ping", "hello", "client|setname", "xinfo|groups", "xpending", "xlen"})
@@ -640,7 +640,7 @@ def owned_keys() -> dict[str, dict[str, str]]:
             # On a Redis Cluster the ledger is partitioned beside articles.raw.
             streams.partitioned(streams.INGEST_LEDGER, 1, EXAMPLE_PARTITIONS): "RW",
         },
-        "enrich": {f"{RELATED_PREFIX}:articles": "RW"},
+        "enrich": {f"{RELATED_PREFIX}:articles": "RW", f"{streams.SAME_STORY_PREFIX}:sig": "RW"},
         "publish": {
             streams.PUBLISH_VERSIONS: "RW",
             streams.PUBLISH_LATEST: "RW",
@@ -659,7 +659,10 @@ def expected_acl_keys() -> dict[str, set[tuple[str, str]]]:
     own = {
         "ingest": {("RW", key_prefix(streams.INGEST_LEDGER))},
         # Its prefix without the hash tag that keeps the index on one Cluster slot.
-        "enrich": {("RW", f"{streams.base_of(RELATED_PREFIX)}:*")},
+        "enrich": {
+            ("RW", f"{streams.base_of(RELATED_PREFIX)}:*"),
+            ("RW", f"{streams.base_of(streams.SAME_STORY_PREFIX)}:*"),
+        },
         "publish": {
             ("RW", key_prefix(streams.PUBLISH_VERSIONS)),
             ("W", f"{WEBHOOK_DLQ_PREFIX}*"),
