@@ -43,11 +43,12 @@ lint: $(STAMP) ## ruff lint and format check
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy .
 
-eval: $(STAMP) ## entity tagging quality on the en, es, fr and de dev sets: raw model and ours side by side
+eval: $(STAMP) ## entity tagging quality on the en, es, fr and de dev sets: raw model and ours side by side; same-story precision/recall
 	$(BIN)/newsflow eval ../shared/eval/conll2003_validation_docs.jsonl --compare-raw
 	$(BIN)/newsflow eval ../shared/eval/conll2002-es-val_docs.jsonl --compare-raw
 	$(BIN)/newsflow eval ../shared/eval/wikineural-fr-val_docs.jsonl --compare-raw
 	$(BIN)/newsflow eval ../shared/eval/wikineural-de-val_docs.jsonl --compare-raw
+	$(BIN)/newsflow eval-same-story ../shared/eval/conll2003_validation_docs.jsonl
 	@$(MAKE) --no-print-directory eval-identity
 
 eval-identity: $(STAMP) ## cross-document identity: B-cubed F1 of registry ids on the linked dev set (about 30 s)

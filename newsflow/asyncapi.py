@@ -111,6 +111,11 @@ def build() -> dict[str, Any]:
     channels = {
         "inbound": channel(streams.INBOUND, "InboundEntry", "Upstream systems write articles here."),
         "raw": channel(streams.RAW, "RawEvent", "Written by ingest; read by enrich (group `enrich`)."),
+        "rawUrgent": channel(
+            streams.RAW_URGENT,
+            "RawEvent",
+            "Urgent articles, written by ingest instead of `raw`; read by enrich (group `enrich`) beside it.",
+        ),
         "tagged": channel(
             streams.TAGGED, "TaggedEvent", "Written by enrich; read by publish (group `publish`)."
         ),
@@ -136,7 +141,14 @@ def build() -> dict[str, Any]:
         ),
         "ingestSends": op("send", "raw", "RawEvent", "ingest writes validated, versioned articles"),
         "ingestRejects": op("send", "dlq", "DeadLetter", "any service dead-letters what it cannot handle"),
+        "ingestSendsUrgent": op("send", "rawUrgent", "RawEvent", "ingest writes urgent articles"),
         "enrichReceives": op("receive", "raw", "RawEvent", f"enrich reads (group `{streams.ENRICH_GROUP}`)"),
+        "enrichReceivesUrgent": op(
+            "receive",
+            "rawUrgent",
+            "RawEvent",
+            f"enrich reads urgent articles (group `{streams.ENRICH_GROUP}`)",
+        ),
         "enrichSends": op("send", "tagged", "TaggedEvent", "enrich writes tagged articles"),
         "publishReceives": op(
             "receive", "tagged", "TaggedEvent", f"publish reads (group `{streams.PUBLISH_GROUP}`)"

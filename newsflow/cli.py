@@ -142,8 +142,10 @@ def parse(
     """
     from newsflow.pipeline import expand_paths
     from services.ingest.logic import Draft, parse_payload, split_file
+    from services.ingest.settings import IngestSettings
 
     configure_logging("WARNING")
+    policy = IngestSettings().source_policy()  # the zones and urgencies ingest would apply
     rejected = 0
     now = datetime.now(UTC)
     for path in expand_paths(paths):
@@ -155,7 +157,12 @@ def parse(
             _print_parsed(path, None, "unreadable", str(exc), as_json)
         for payload, content_type in items:
             result = parse_payload(
-                payload, content_type, source=f"cli:{path.name}", received_at=now, filename=path.name
+                payload,
+                content_type,
+                source=f"cli:{path.name}",
+                received_at=now,
+                filename=path.name,
+                policy=policy,
             )
             if isinstance(result, Draft):
                 _print_parsed(path, result.model_dump(mode="json"), None, None, as_json)
@@ -294,6 +301,22 @@ def bench(
 
     configure_logging("WARNING")
     raise typer.Exit(bench_command(quick, as_json))
+
+
+@app.command(name="eval-same-story")
+def eval_same_story(
+    sources: Annotated[
+        list[Path], typer.Argument(help="Dev-set JSONL files ({text}) and sample files to build pairs from.")
+    ],
+) -> None:
+    """Precision and recall of the same-story decision on copies with edits made from SOURCES."""
+    from newsflow.samples import sample_paths
+    from services.enrich.same_story_eval import make_pairs, report, texts_from
+    from services.enrich.settings import Settings
+
+    configure_logging("WARNING")
+    pairs = make_pairs(texts_from([*sample_paths(), *sources]))
+    print(report(pairs, Settings().same_story_threshold))
 
 
 @app.command()

@@ -80,6 +80,14 @@ class InboundArticle(_Model):
         "publish", description="'withdraw' kills the article with this id (or url) downstream."
     )
     reason: str | None = Field(None, description="Why, for a withdrawal.")
+    embargoed_until: str | None = Field(
+        None, description="ISO 8601: publish holds the article until then (zone-less: source's zone)."
+    )
+    urgency: int | None = Field(None, ge=1, le=9, description="1 (most urgent) to 9, as in ninjs.")
+    priority: int | None = Field(
+        None, ge=1, le=9, description="The wire's priority, 1 (flash) to 9; urgency when that is absent."
+    )
+    correction: str | None = Field(None, description="Upstream's correction note for this version.")
 
 
 class ArticleContent(_Model):
@@ -106,6 +114,11 @@ class ArticleContent(_Model):
     subjects: list[str] = Field(default_factory=list)
     received_at: datetime
     withdrawal_reason: str | None = None
+    # The IANA zone a zone-less source date was read in (the source's configured zone).
+    published_at_timezone: str | None = None
+    embargoed_until: datetime | None = None
+    urgency: int | None = Field(None, ge=1, le=9)
+    correction: str | None = None
 
 
 class RawArticle(ArticleContent):
@@ -187,6 +200,7 @@ class RelatedKind(StrEnum):
     INLINE = "inline"  # the article's own READ: links
     ARTICLE = "article"  # an earlier published article sharing entities
     REFERENCE = "reference"  # a reference page for an entity with an identifier
+    SAME_STORY = "same_story"  # the first copy of the same story from another source
 
 
 class RelatedLink(_Model):
@@ -201,11 +215,32 @@ class RelatedLink(_Model):
     shared_entity_ids: list[str] = Field(default_factory=list)
 
 
+class SameStory(_Model):
+    """A near-duplicate of an earlier article (wire copy republished with small edits)."""
+
+    article_id: str = Field(description="The first article of the story.")
+    similarity: float = Field(ge=0.0, le=1.0, description="Estimated Jaccard similarity of shingles.")
+
+
 class TaggedArticle(_Model):
     article: RawArticle
     entities: Entities = Field(default_factory=Entities)
     related: list[RelatedLink] = Field(default_factory=list)
     tagger: str = Field(description="Model package and version that produced the entities.")
+    same_story_as: SameStory | None = None
+    story_id: str | None = Field(None, description="Shared by every copy of the same story.")
+
+
+class Changes(_Model):
+    """What an update changed against the previously published version."""
+
+    headline: bool = False
+    body: bool = False
+    caption: bool = False
+    entities_added: list[str] = Field(default_factory=list, description="Entity ids.")
+    entities_removed: list[str] = Field(default_factory=list, description="Entity ids.")
+    related_links: bool = False
+    correction: str | None = Field(None, description="Upstream's correction note, when flagged.")
 
 
 class Enrichment(_Model):
@@ -214,6 +249,8 @@ class Enrichment(_Model):
     entities: Entities
     related: list[RelatedLink]
     tagger: str
+    same_story_as: SameStory | None = None
+    story_id: str | None = None
 
 
 class PublishedArticle(_Model):
@@ -228,6 +265,9 @@ class PublishedArticle(_Model):
     ninjs: dict[str, Any] = Field(description="IPTC ninjs 2.2 document, valid against the schema.")
     enrichment: Enrichment
     published_at: datetime
+    urgency: int | None = Field(None, ge=1, le=9)
+    embargoed_until: datetime | None = None
+    changes: Changes | None = Field(None, description="On article.updated: what this version changed.")
 
 
 DataT = TypeVar("DataT", RawArticle, TaggedArticle, PublishedArticle)

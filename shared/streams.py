@@ -13,6 +13,10 @@ from typing import Final
 INBOUND: Final = "articles.inbound"
 # Validated, normalised, versioned articles (and withdrawals) written by ingest.
 RAW: Final = "articles.raw"
+# Urgent articles (ninjs urgency at or below NEWSFLOW_INGEST_URGENT_MAX), written by ingest instead
+# of articles.raw: enrich reads it beside articles.raw, so an urgent story never waits behind the
+# normal backlog. Named under `articles.raw:` so the ACL patterns for raw partitions cover it.
+RAW_URGENT: Final = "articles.raw:urgent"
 # Articles with entities and related links, written by enrich.
 TAGGED: Final = "articles.tagged"
 # What subscribers consume: ninjs + enrichment, written by publish.
@@ -41,10 +45,20 @@ PUBLISH_LATEST: Final = "newsflow:publish:latest:{articles.published}"
 # Hash article_id -> the latest version's tagged-article event JSON (as publish read it), from
 # which the read API renders ninjs 3.1 on request: 3.x costs nothing for those who never ask.
 PUBLISH_TAGGED: Final = "newsflow:publish:tagged:{articles.published}"
+# Embargoed articles publish holds (see services/publish/embargo.py), in the guard's slot too so
+# that a release is one Lua call with the version guard:
+# sorted set article_id -> release time (epoch ms), the next due first;
+PUBLISH_EMBARGO_DUE: Final = "newsflow:publish:embargo:due:{articles.published}"
+# hash article_id -> the held version's tagged-article event JSON;
+PUBLISH_EMBARGO_HELD: Final = "newsflow:publish:embargo:held:{articles.published}"
+# hash article_id -> the held version number (what a release checks it is still releasing).
+PUBLISH_EMBARGO_VERSIONS: Final = "newsflow:publish:embargo:versions:{articles.published}"
 
 # Prefix of enrich's related-articles index (hashes and sorted sets, see services/enrich/related.py);
 # one hash tag so its multi-key transactions stay on one slot of a Redis Cluster.
 RELATED_PREFIX: Final = "newsflow:related:{related}"
+# Prefix of enrich's same-story index (LSH band buckets and signatures, services/enrich/same_story.py).
+SAME_STORY_PREFIX: Final = "newsflow:same-story:{same-story}"
 # Prefix of publish's listing index for the read API (see services/publish/listing.py); one slot too.
 PUBLISH_INDEX_PREFIX: Final = "newsflow:publish:index:{listing}"
 # Prefix of enrich's entity registry (see services/enrich/registry.py): one hash tag, because a

@@ -11,6 +11,7 @@ from services.enrich.logic import Tagger
 from services.enrich.multilingual import MultilingualTagger
 from services.enrich.registry import EntityRegistry
 from services.enrich.related import RelatedIndex
+from services.enrich.same_story import SameStoryIndex
 from services.enrich.settings import Settings
 from services.enrich.stages import EnrichStage, RelatedIndexStage
 from shared import streams
@@ -48,8 +49,16 @@ def create_service(
         )
         index = RelatedIndex(rt.client)
         registry = EntityRegistry(rt.client, base_url=settings.public_base_url)
-        stage = EnrichStage(loaded, index, settings, rt.metrics, rt.tracing, registry=registry)
+        same_story = SameStoryIndex(rt.client, threshold=settings.same_story_threshold)
+        stage = EnrichStage(
+            loaded, index, settings, rt.metrics, rt.tracing, registry=registry, same_story=same_story
+        )
         return [
+            # The urgent stream first: its own subscriber, so urgent articles never queue behind raw.
+            *(
+                Consumer(urgent, streams.ENRICH_GROUP, stage)
+                for urgent in streams.all_partitions(streams.RAW_URGENT, settings.partitions)
+            ),
             *(
                 Consumer(raw, streams.ENRICH_GROUP, stage)
                 for raw in streams.all_partitions(streams.RAW, settings.partitions)

@@ -15,6 +15,7 @@ from services.enrich.related import (
     rank_related,
     reference_links,
 )
+from services.enrich.same_story import Match, SameStoryIndex
 from services.enrich.settings import EnrichSettings
 from shared import streams, wire
 from shared.events import (
@@ -49,9 +50,11 @@ class EnrichStage:
         metrics: ServiceMetrics,
         tracing: Tracing = NO_TRACING,
         registry: EntityRegistry | None = None,
+        same_story: SameStoryIndex | None = None,
     ) -> None:
         self.registry = registry
         self.tracing = tracing
+        self.same_story = same_story
         self.tagger = tagger
         self.index = index
         self.settings = settings
@@ -87,6 +90,12 @@ class EnrichStage:
             [(e.article_id, ents.all()) for e, ents in zip(usable, tagged, strict=True)]
         )
         candidates_by_event = {id(e): c for e, c in zip(usable, candidates, strict=True)}
+        matches: dict[int, Match | None] = {}
+        if self.same_story is not None:
+            found = await self.same_story.match_many(
+                [(e.article_id, e.data.title, e.data.body) for e in usable]
+            )
+            matches = {id(e): m for e, m in zip(usable, found, strict=True)}
         now = datetime.now(UTC)
         total_docs = await self.index.total_docs() if usable else 0
 
@@ -110,6 +119,10 @@ class EnrichStage:
                 )
                 related += reference_links(all_entities)
                 self.metrics.entities_per_article.observe(len(all_entities))
+            match = matches.get(id(event))
+            same_link = match.link() if match is not None else None
+            if same_link is not None:
+                related.insert(0, same_link)
             with self.tracing.span(
                 "enrich", parent=event.traceparent, attributes={"article_id": event.article_id}
             ) as span:
@@ -126,6 +139,8 @@ class EnrichStage:
                         entities=entities,
                         related=related,
                         tagger=self.tagger.name_for(self.tagger.language_of(event.data)),
+                        same_story_as=match.same_story_as if match is not None else None,
+                        story_id=match.story_id if match is not None else None,
                     ),
                 )
             log.info(

@@ -93,6 +93,10 @@ class Extracted:
     source_id: str | None = None
     action: Literal["publish", "withdraw"] = "publish"
     reason: str | None = None
+    embargoed_until: str | None = None
+    urgency: int | None = None
+    priority: int | None = None
+    correction: str | None = None
 
 
 # --- content type --------------------------------------------------------------------------------
@@ -221,9 +225,17 @@ def _text_blocks(text: str) -> tuple[list[str], list[str]]:
     return blocks, read_titles
 
 
+# A wire-style embargo line anywhere in the text: `EMBARGOED UNTIL 20 September 2023 15:00 BST`.
+_EMBARGO_LINE: Final = re.compile(r"^\s*EMBARGOED\s+(?:UNTIL|TO)\s*:?\s*(?P<when>.+?)\s*$", re.IGNORECASE)
+
+
 def parse_text(text: str) -> Extracted:
     blocks, read_titles = _text_blocks(text)
-    out = Extracted(content_type=TEXT, links=[(title, None) for title in read_titles])
+    embargo = next((m["when"] for m in map(_EMBARGO_LINE.match, blocks) if m), None)
+    blocks = [b for b in blocks if not _EMBARGO_LINE.match(b)]
+    out = Extracted(
+        content_type=TEXT, links=[(title, None) for title in read_titles], embargoed_until=embargo
+    )
 
     header: list[str] = []
     for block in blocks[:_HEAD_BLOCKS]:
@@ -318,6 +330,10 @@ def parse_json(text: str) -> Extracted | Rejection:
         source_id=inbound.id,
         action=inbound.action,
         reason=inbound.reason,
+        embargoed_until=inbound.embargoed_until,
+        urgency=inbound.urgency,
+        priority=inbound.priority,
+        correction=inbound.correction,
     )
 
 

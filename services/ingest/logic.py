@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
+from zoneinfo import ZoneInfo
 
 import orjson
 from pydantic import ConfigDict
@@ -42,6 +43,8 @@ from services.ingest.normalise import (
     to_utc,
     url_scheme,
 )
+from services.ingest.sources import NO_POLICY, SourcePolicy
+from services.ingest.timezones import localise
 from shared.events import ArticleContent, InlineLink, PubStatus, RawArticle
 
 __all__ = [
@@ -84,11 +87,13 @@ def parse_payload(
     max_bytes: int = 2_000_000,
     max_future: timedelta = timedelta(hours=48),
     filename: str | None = None,
+    policy: SourcePolicy = NO_POLICY,
 ) -> Draft | Rejection:
     """Parse one article (a JSON payload is ONE InboundArticle object) into a `Draft`.
 
     `max_bytes` bounds the UTF-8 payload size in bytes; `max_future` is how far past
     `received_at` a publication date may lie (embargoes, clock skew) before it is refused.
+    `policy` gives each source's time zone (for zone-less dates) and default urgency.
     """
     if isinstance(payload, str):
         try:
@@ -121,7 +126,7 @@ def parse_payload(
         extracted = parse_text(text)
     if isinstance(extracted, Rejection):
         return extracted
-    return _draft(extracted, source=source, received_at=received_at, max_future=max_future)
+    return _draft(extracted, source=source, received_at=received_at, max_future=max_future, policy=policy)
 
 
 def _field(code: Code, loc: str, problem: str) -> Rejection:
@@ -169,11 +174,15 @@ def _links(extracted: Extracted, read_titles: list[str]) -> list[InlineLink] | R
 
 
 def _published_at(
-    raw: str | None, *, received_at: datetime, max_future: timedelta
-) -> tuple[datetime | None, bool | None] | Rejection:
+    raw: str | None, *, received_at: datetime, max_future: timedelta, zone: ZoneInfo | None = None
+) -> tuple[datetime | None, bool | None, str | None] | Rejection:
+    """(UTC or naive date, whether it has a zone, the source zone it was read in)."""
     if raw is None or not raw.strip():
-        return None, None
+        return None, None, None
     parsed = parse_date(raw)
+    assumed = None
+    if parsed is not None and parsed.tzinfo is None and zone is not None:
+        parsed, assumed = localise(parsed, zone), zone.key
     if parsed is None:
         return Rejection(
             Code.UNPARSEABLE_DATE,
@@ -194,10 +203,38 @@ def _published_at(
             f"{max_future.total_seconds() / 3600:g} hours after receipt ({received_at.isoformat()})",
             (FieldError("published_at", "lies too far in the future"),),
         )
-    return to_utc(parsed), parsed.tzinfo is not None
+    return to_utc(parsed), parsed.tzinfo is not None, assumed
 
 
-def _draft(ex: Extracted, *, source: str, received_at: datetime, max_future: timedelta) -> Draft | Rejection:
+def _embargoed_until(raw: str | None, zone: ZoneInfo | None) -> datetime | Rejection | None:
+    """The embargo as a UTC instant. A zone-less one needs the source's zone: guessing could
+    release a story an hour early."""
+    if raw is None or not raw.strip():
+        return None
+    parsed = parse_date(raw)
+    if parsed is None:
+        return _field(
+            Code.UNPARSEABLE_DATE, "embargoed_until", f"is not a date we can read: {raw.strip()[:80]!r}"
+        )
+    if parsed.tzinfo is None:
+        if zone is None:
+            return _field(
+                Code.INVALID_FIELD,
+                "embargoed_until",
+                "has no time zone and the source has none configured (NEWSFLOW_INGEST_DEFAULT_TIMEZONE)",
+            )
+        parsed = localise(parsed, zone)
+    return parsed.astimezone(UTC)
+
+
+def _draft(
+    ex: Extracted,
+    *,
+    source: str,
+    received_at: datetime,
+    max_future: timedelta,
+    policy: SourcePolicy = NO_POLICY,
+) -> Draft | Rejection:
     withdraw = ex.action == "withdraw"
     title = clean_line(ex.title)
     paragraphs, read_titles = clean_body(ex.body)
@@ -235,10 +272,15 @@ def _draft(ex: Extracted, *, source: str, received_at: datetime, max_future: tim
     if isinstance(links, Rejection):
         return links
 
-    dated = _published_at(ex.published_at, received_at=received_at, max_future=max_future)
+    source_name = clean_line(ex.source) or source
+    zone = policy.zones.zone_for(source_name)
+    dated = _published_at(ex.published_at, received_at=received_at, max_future=max_future, zone=zone)
     if isinstance(dated, Rejection):
         return dated
-    published_at, has_timezone = dated
+    published_at, has_timezone, assumed_zone = dated
+    embargoed_until = _embargoed_until(ex.embargoed_until, zone)
+    if isinstance(embargoed_until, Rejection):
+        return embargoed_until
 
     language = None
     if ex.language is not None and ex.language.strip():
@@ -255,7 +297,6 @@ def _draft(ex: Extracted, *, source: str, received_at: datetime, max_future: tim
     caption, credit = split_credit(clean_line(ex.image_caption))
     if ex.image_credit:
         credit = clean_line(ex.image_credit)
-    source_name = clean_line(ex.source) or source
     source_id = clean_line(ex.source_id) or None
 
     # The id namespace is the sender's own `source` field, never the entry point (`source=`):
@@ -268,7 +309,7 @@ def _draft(ex: Extracted, *, source: str, received_at: datetime, max_future: tim
         )
     pubstatus = PubStatus.WITHDRAWN if withdraw else PubStatus.USABLE
     authors = _unique(clean_line(a) for a in ex.authors)
-    content = {
+    content: dict[str, Any] = {
         "pubstatus": pubstatus.value,
         "title": title,
         "body": body,
@@ -278,6 +319,11 @@ def _draft(ex: Extracted, *, source: str, received_at: datetime, max_future: tim
         "published_at": published_at.isoformat() if published_at else None,
         "authors": authors,
     }
+    urgency = ex.urgency or ex.priority or policy.default_urgency(source_name)
+    correction = clean_line(ex.correction) or None
+    # Only when present, so that articles without them keep the hash (and version) they had.
+    extras = {"embargoed_until": embargoed_until, "urgency": urgency, "correction": correction}
+    content.update({k: v.isoformat() if isinstance(v, datetime) else v for k, v in extras.items() if v})
     return Draft(
         article_id=article_id,
         content_hash=content_hash(content),
@@ -299,6 +345,10 @@ def _draft(ex: Extracted, *, source: str, received_at: datetime, max_future: tim
         subjects=_unique(clean_line(s) for s in ex.subjects),
         received_at=received_at,
         withdrawal_reason=(clean_line(ex.reason) or None) if withdraw else None,
+        published_at_timezone=assumed_zone,
+        embargoed_until=embargoed_until,
+        urgency=urgency,
+        correction=correction,
     )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.ingest.sources import SourcePolicy, parse_source_urgency
+from services.ingest.timezones import SourceZones, load_zone, parse_source_zones
 from shared.settings import ServiceSettings
 
 
@@ -23,6 +25,42 @@ class IngestSettings(ServiceSettings):
     rate_limit_per_s: float = Field(
         200.0, gt=0, description="HTTP requests per second per client before 429."
     )
+    default_timezone: str | None = Field(
+        None,
+        description="IANA zone (e.g. Europe/London) of zone-less source dates; unset leaves them zone-less.",
+    )
+    source_timezones: str = Field(
+        "", description="Per-source zones as source=Zone pairs, comma-separated (wire=America/New_York)."
+    )
+    source_urgency: str = Field(
+        "", description="Default ninjs urgency (1-9) per source as source=N pairs, comma-separated."
+    )
+    urgent_max: int = Field(
+        2, ge=0, le=9, description="Articles with urgency at or below this go to the priority stream."
+    )
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return load_zone(value).key if value and value.strip() else None
+
+    @field_validator("source_timezones")
+    @classmethod
+    def _known_zones(cls, value: str) -> str:
+        parse_source_zones(value)  # fail fast at start on an unknown zone
+        return value
+
+    @field_validator("source_urgency")
+    @classmethod
+    def _urgency_pairs(cls, value: str) -> str:
+        parse_source_urgency(value)
+        return value
+
+    def source_policy(self) -> SourcePolicy:
+        zones = SourceZones(
+            default=self.default_timezone, by_source=parse_source_zones(self.source_timezones)
+        )
+        return SourcePolicy(zones=zones, urgency=parse_source_urgency(self.source_urgency))
 
 
 # What `app.py` and the CLI import: each service's settings class under one name.

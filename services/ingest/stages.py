@@ -67,6 +67,11 @@ def _event_for(
     )
 
 
+def raw_stream_for(urgency: int | None, urgent_max: int) -> str:
+    """The priority stream for urgent articles (urgency 1 is the most urgent), else articles.raw."""
+    return streams.RAW_URGENT if urgency is not None and urgency <= urgent_max else streams.RAW
+
+
 def ledger_key(article_id: str, settings: IngestSettings) -> str:
     """The ledger lives beside the article's raw partition (same cluster slot)."""
     return streams.for_article(streams.INGEST_LEDGER, article_id, settings.partitions)
@@ -109,6 +114,7 @@ async def decide(
             max_bytes=settings.max_payload_bytes,
             max_future=timedelta(hours=settings.max_future_hours),
             filename=sub.filename,
+            policy=settings.source_policy(),
         )
         for sub in submissions
     ]
@@ -147,7 +153,11 @@ async def decide(
             outcome = Emit(
                 outputs=(
                     Output(
-                        streams.for_article(streams.RAW, item.article_id, settings.partitions),
+                        streams.for_article(
+                            raw_stream_for(result.article.urgency, settings.urgent_max),
+                            item.article_id,
+                            settings.partitions,
+                        ),
                         wire.encode(event),
                     ),
                 ),

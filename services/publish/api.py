@@ -118,6 +118,22 @@ def parse_since(value: str | None) -> int | None:
     raise ValueError(f"since must be an ISO 8601 date-time with a zone, got {value!r}")
 
 
+def parse_urgency_max(value: str | None) -> int | None:
+    """`?urgency_max=N`: ninjs urgency 1 (most urgent) to 9."""
+    if value is None or value == "":
+        return None
+    return _positive_int("urgency_max", value, 9)
+
+
+def parse_collapse(value: str | None) -> bool:
+    """`?collapse=story`: one row per story (its first copy); nothing else is collapsible."""
+    if value is None or value == "":
+        return False
+    if value != "story":
+        raise ValueError("collapse must be 'story'")
+    return True
+
+
 def parse_entity_type(value: str | None) -> EntityType | None:
     if value is None or value == "":
         return None
@@ -154,7 +170,7 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 
 def listing_item(record: IndexRecord) -> dict[str, Any]:
-    return {
+    item = {
         "article_id": record.article_id,
         "version": record.version,
         "title": record.title,
@@ -163,6 +179,9 @@ def listing_item(record: IndexRecord) -> dict[str, Any]:
         "event_type": record.event_type.value,
         "entities": record.entity_names(),
     }
+    # Only when known, so that items without them keep their shape.
+    item |= {k: v for k, v in (("urgency", record.urgency), ("story_id", record.story_id)) if v is not None}
+    return item
 
 
 def sse_message(entry_id: str, event_type: str, data: str) -> bytes:
@@ -359,6 +378,8 @@ def make_routes(
                 since_ms=parse_since(params.get("since")),
                 limit=parse_limit(params.get("limit"), default=LIST_DEFAULT_LIMIT, maximum=LIST_MAX_LIMIT),
                 after=Cursor.decode(cursor_text) if cursor_text else None,
+                urgency_max=parse_urgency_max(params.get("urgency_max")),
+                collapse_story=parse_collapse(params.get("collapse")),
             )
         except ValueError as exc:
             return _bad_request(str(exc))

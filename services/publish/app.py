@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from services.publish import api
+from services.publish.embargo import EmbargoMetrics, EmbargoReleaser
 from services.publish.entities_api import make_entity_routes
 from services.publish.settings import Settings
 from services.publish.stages import PublishIndexStage, PublishStage, webhook_consumers
@@ -31,16 +33,28 @@ def create_service(settings: Settings | None = None) -> Service:
         ]
 
     retention_days = settings.retention_days
+    published_retention = Retention(
+        maxlen=settings.retention_maxlen,
+        max_age_s=retention_days * 86_400 if retention_days else None,
+    )
+
+    async def release_embargoes(rt: Runtime, stop: asyncio.Event) -> None:
+        releaser = EmbargoReleaser(
+            rt.client,
+            base_url=settings.public_base_url,
+            retention=published_retention,
+            metrics=EmbargoMetrics(rt.metrics.registry),
+        )
+        await releaser.run(stop, interval_s=settings.embargo_poll_ms / 1000)
+
     return Service(
         name="publish",
         settings=settings,
         make_consumers=make_consumers,
         make_routes=lambda ctx, _: [*api.make_routes(ctx, settings), *make_entity_routes(ctx, settings)],
+        background=release_embargoes,
         retention={
-            streams.PUBLISHED: Retention(
-                maxlen=settings.retention_maxlen,
-                max_age_s=retention_days * 86_400 if retention_days else None,
-            ),
+            streams.PUBLISHED: published_retention,
             streams.DLQ: Retention(),
         },
     )

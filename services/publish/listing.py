@@ -16,7 +16,7 @@ import binascii
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -63,6 +63,8 @@ TYPED_NAME_KEY: Final = "{prefix}:type:{type}:name:{name}"
 
 # Sorted-set rows read per ZRANGE while paging: the page plus room for rows tied with the cursor.
 RANGE_SLACK: Final = 8
+# Rows read per round when a filter (urgency, story collapse) is applied after the sorted set.
+FILTER_CHUNK: Final = 100
 # A feed summary longer than this (characters) is cut at a word boundary and ends with "…".
 SUMMARY_MAX_CHARS: Final = 600
 
@@ -121,6 +123,8 @@ class IndexRecord(BaseModel):
     by: str | None = None
     entities: tuple[IndexedEntity, ...] = ()
     keys: tuple[str, ...] = ()  # the sorted sets the article is in (none once withdrawn)
+    urgency: int | None = None  # ninjs urgency, 1 most urgent
+    story_id: str | None = None  # shared by the copies of one story: the first copy's article id
 
     def entity_names(self) -> list[str]:
         return list(dict.fromkeys(e.name for e in self.entities))
@@ -173,6 +177,8 @@ def plan_update(prefix: str, event: PublishedEvent, previous: IndexRecord | None
         by=_str_or_none(ninjs.get("by")),
         entities=indexed,
         keys=keys,
+        urgency=data.urgency,
+        story_id=data.enrichment.story_id,
     )
     old = set(previous.keys) if previous is not None else set()
     return IndexUpdate(record=record, remove=tuple(sorted(old - set(keys))), add=keys)
@@ -297,6 +303,13 @@ class ListingQuery:
     since_ms: int | None = None  # inclusive, epoch milliseconds
     limit: int = 20
     after: Cursor | None = None
+    urgency_max: int | None = None  # only articles this urgent or more (urgency 1..urgency_max)
+    collapse_story: bool = False  # one row per story: its first copy
+
+    def keeps(self, record: IndexRecord) -> bool:
+        if self.urgency_max is not None and (record.urgency is None or record.urgency > self.urgency_max):
+            return False
+        return not (self.collapse_story and record.story_id not in (None, record.article_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +395,8 @@ class PublishIndex:
     async def page(self, query: ListingQuery) -> ListingPage:
         """Newest first; `next_cursor` is set when more rows follow this page."""
         key = await self.listing_key(query.entity, query.entity_type)
+        if query.urgency_max is not None or query.collapse_story:
+            return await self._filtered_page(key, query)
         rows = await self._rows(key, query)
         page_rows = rows[: query.limit]
         next_cursor = None
@@ -398,6 +413,32 @@ class PublishIndex:
                 if not record.withdrawn:
                     records.append(record)
         return ListingPage(records, next_cursor)
+
+    async def _filtered_page(self, key: str, query: ListingQuery) -> ListingPage:
+        """A page of records passing `query.keeps`, scanning the sorted set chunk by chunk."""
+        kept: list[tuple[IndexRecord, int]] = []
+        after = query.after
+        while len(kept) <= query.limit:
+            chunk = replace(query, after=after, limit=FILTER_CHUNK)
+            rows = await self._rows(key, chunk)
+            scanned = rows[:FILTER_CHUNK]
+            if not scanned:
+                break
+            stored = await self._redis.mget([self.record_key(i) for i, _ in scanned])
+            for (_, score), raw in zip(scanned, stored, strict=True):
+                if raw is None:
+                    continue
+                record = IndexRecord.model_validate_json(raw)
+                if not record.withdrawn and query.keeps(record):
+                    kept.append((record, score))
+            if len(rows) <= FILTER_CHUNK:
+                break
+            last_id, last_ms = scanned[-1]
+            after = Cursor(last_ms, last_id)
+        page = kept[: query.limit]
+        more = len(kept) > query.limit
+        next_cursor = Cursor(page[-1][1], page[-1][0].article_id) if more and page else None
+        return ListingPage([r for r, _ in page], next_cursor)
 
     async def _rows(self, key: str, query: ListingQuery) -> list[tuple[str, int]]:
         """Up to limit + 1 (article id, score) rows after the cursor, newest first.

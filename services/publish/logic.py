@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
+from zoneinfo import ZoneInfo
 
 from services.publish import ninjs as n
 from shared.events import (
+    Changes,
     Enrichment,
     Entity,
     EventType,
@@ -83,7 +85,9 @@ def event_type_for(previous_version: int | None, article: RawArticle) -> EventTy
     return EventType.PUBLISHED if previous_version is None else EventType.UPDATED
 
 
-def build_published(tagged: TaggedArticle, *, base_url: str, published_at: datetime) -> PublishedArticle:
+def build_published(
+    tagged: TaggedArticle, *, base_url: str, published_at: datetime, changes: Changes | None = None
+) -> PublishedArticle:
     """The published-article event data: a ninjs 2.2 document beside our own enrichment."""
     article = tagged.article
     return PublishedArticle(
@@ -95,8 +99,17 @@ def build_published(tagged: TaggedArticle, *, base_url: str, published_at: datet
         article_published_at=article.published_at,
         article_published_at_has_timezone=article.published_at_has_timezone,
         ninjs=to_ninjs(tagged, ninjs_version="2.2", base_url=base_url),
-        enrichment=Enrichment(entities=tagged.entities, related=tagged.related, tagger=tagged.tagger),
+        enrichment=Enrichment(
+            entities=tagged.entities,
+            related=tagged.related,
+            tagger=tagged.tagger,
+            same_story_as=tagged.same_story_as,
+            story_id=tagged.story_id,
+        ),
         published_at=published_at,
+        urgency=article.urgency,
+        embargoed_until=article.embargoed_until,
+        changes=changes,
     )
 
 
@@ -159,6 +172,10 @@ class _Doc:
     associations: list[_Link]
     altids: list[tuple[str, str]]
     infosource: str | None
+    contentcreated: str | None = None
+    embargoed: str | None = None
+    urgency: int | None = None
+    correction: str | None = None
 
 
 def _neutral(tagged: TaggedArticle, *, base_url: str, pubstatus: PubStatus) -> _Doc:
@@ -173,12 +190,19 @@ def _neutral(tagged: TaggedArticle, *, base_url: str, pubstatus: PubStatus) -> _
     firstcreated = None
     if article.published_at is not None:
         firstcreated = _date_time(
-            article.published_at, zone_known=article.published_at_has_timezone is not False
+            source_local(article),
+            zone_known=article.published_at_has_timezone is not False,
+            # A time read in the source's zone is written as its wall clock: London in winter
+            # is +00:00, not "Z" (which would say the source wrote UTC).
+            utc_as_z=article.published_at_timezone is None,
         )
         if firstcreated is None:
             written = article.published_at.replace(tzinfo=None).isoformat()
             notes.append(f"Source date {written} has no time zone; firstcreated left out.")
 
+    correction = _text(article.correction) if usable else None
+    if correction:
+        notes.append(f"Correction: {correction}")
     entities = tagged.entities
     altids = []
     if article.source_id:
@@ -206,7 +230,20 @@ def _neutral(tagged: TaggedArticle, *, base_url: str, pubstatus: PubStatus) -> _
         associations=_associations(tagged, base_url=base_url, own_uri=uri) if usable else [],
         altids=altids,
         infosource=_text(article.site) or _text(article.source),
+        contentcreated=firstcreated,
+        embargoed=_date_time(article.embargoed_until) if article.embargoed_until else None,
+        urgency=article.urgency,
+        correction=correction,
     )
+
+
+def source_local(article: RawArticle) -> datetime:
+    """The source date as the source wrote it: in its zone when ingest read it in one."""
+    value = article.published_at
+    assert value is not None
+    if article.published_at_timezone and value.utcoffset() is not None:
+        return value.astimezone(ZoneInfo(article.published_at_timezone))
+    return value
 
 
 def _text(value: str | None) -> str | None:
@@ -215,7 +252,7 @@ def _text(value: str | None) -> str | None:
     return stripped or None
 
 
-def _date_time(value: datetime, *, zone_known: bool = True) -> str | None:
+def _date_time(value: datetime, *, zone_known: bool = True, utc_as_z: bool = True) -> str | None:
     """RFC 3339, or None for a zone-less time (RFC 3339 has no way to say "local, zone unknown")."""
     offset = value.utcoffset()
     if offset is None or not zone_known:
@@ -224,7 +261,7 @@ def _date_time(value: datetime, *, zone_known: bool = True) -> str | None:
         # RFC 3339 offsets are whole minutes; historic zones (LMT +00:53:28) are rewritten as UTC.
         value, offset = value.astimezone(UTC), timedelta(0)
     text = value.isoformat()
-    return text.removesuffix("+00:00") + "Z" if not offset else text
+    return text.removesuffix("+00:00") + "Z" if not offset and utc_as_z else text
 
 
 def _entity_uri(entity: Entity) -> str | None:
@@ -365,6 +402,8 @@ _SPELLINGS: dict[NinjsVersion, _Spelling] = {
             "representationtype": "representation_type",
             "firstcreated": "first_created",
             "versioncreated": "version_created",
+            "contentcreated": "content_created",
+            "embargoed": "embargoed_until",
             "pubstatus": "pub_status",
             "ednote": "ed_note",
             "contenttype": "content_type",
@@ -387,6 +426,10 @@ def _build(d: _Doc, s: _Spelling) -> n.Ninjs2 | n.Ninjs3:
         descriptions.append(s.description(**k(role="caption", contenttype="text/plain", value=d.caption)))
     if d.credit:
         descriptions.append(s.description(role="creditline", value=d.credit))
+    if d.correction:
+        descriptions.append(
+            s.description(**k(role="correction", contenttype="text/plain", value=d.correction))
+        )
     bodies = None
     if d.body:
         words = len(d.body.split())
@@ -418,6 +461,9 @@ def _build(d: _Doc, s: _Spelling) -> n.Ninjs2 | n.Ninjs3:
             version=d.article_version,
             firstcreated=d.firstcreated,
             versioncreated=d.versioncreated,
+            contentcreated=d.contentcreated,
+            embargoed=d.embargoed,
+            urgency=d.urgency,
             pubstatus=d.pubstatus,
             ednote=d.ednote,
             language=d.language,

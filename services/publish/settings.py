@@ -24,6 +24,9 @@ class PublishSettings(ServiceSettings):
     retention_days: float | None = Field(
         None, gt=0, description="Trim articles.published entries older than this (XADD MINID ~)."
     )
+    embargo_poll_ms: int = Field(
+        100, ge=10, le=1_000, description="How often each replica looks for embargoes due, in milliseconds."
+    )
     webhooks_path: Path | None = Field(
         None, description="YAML/JSON list of webhook subscribers (url, secret env var, filter)."
     )

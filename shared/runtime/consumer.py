@@ -111,6 +111,8 @@ class Emit:
     # State kept by index stages: commands run in the commit, valid only while `reads` hold.
     ops: tuple[Op, ...] = ()
     reads: tuple[Read, ...] = ()
+    # (key, member, score): sorted-set state written with the outputs, e.g. publish's embargo queue.
+    zadd: tuple[tuple[str, str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +205,9 @@ for i = at + 1 + ntrim, #ARGV do args[#args + 1] = ARGV[i] end
 redis.call('XADD', unpack(args))
 return 1
 """
+# The guard's script, for paths that publish outside a stage (embargo release) and must go
+# through the same exactly-once check. Its KEYS past 3 + extras and its ARGV layout are fixed.
+GUARDED_XADD = _GUARDED_XADD
 
 
 def unique_consumer_name(prefix: str) -> str:
@@ -462,6 +467,8 @@ class StageRunner:
         for op in outcome.ops:
             writes.add(op.key, op.method, *op.args)
         writes.reads.extend(outcome.reads)
+        for key, member, score in outcome.zadd:
+            writes.add(key, "zadd", key, {member: score})
 
     def _queue_dead_letter(
         self,

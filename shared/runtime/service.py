@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +81,8 @@ class Service:
     span_exporter: SpanExporter | None = None
     # HTTP requests per second per client before 429; 0 means no limit (only ingest sets one).
     rate_limit_per_s: float = 0.0
+    # A loop run beside the consumers until its event is set (publish's embargo release).
+    background: Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]] | None = None
 
 
 async def wait_for_redis(client: aioredis.Redis, stop: asyncio.Event, url: str) -> bool:
@@ -159,7 +161,8 @@ async def run_service(
         if not await wait_for_redis(client, stop, settings.redis_url):
             return
         tracing = make_tracing(service.name, settings.otel_exporter, span_exporter=service.span_exporter)
-        consumers = await service.make_consumers(Runtime(client, metrics, tracing))
+        runtime = Runtime(client, metrics, tracing)
+        consumers = await service.make_consumers(runtime)
         broker = build_broker(settings, metrics)
         runners = []
         for spec in consumers:
@@ -217,6 +220,12 @@ async def run_service(
             )
             for runner in runners
         )
+        if service.background is not None:
+            tasks.append(
+                asyncio.create_task(
+                    service.background(runtime, recovery_stop), name=f"{service.name}-background"
+                )
+            )
         bound.info(
             "started",
             inputs=[f"{spec.input_stream}/{spec.group}" for spec in consumers],

@@ -641,7 +641,11 @@ def owned_keys() -> dict[str, dict[str, str]]:
             # On a Redis Cluster the ledger is partitioned beside articles.raw.
             streams.partitioned(streams.INGEST_LEDGER, 1, EXAMPLE_PARTITIONS): "RW",
         },
-        "enrich": {f"{RELATED_PREFIX}:articles": "RW", f"{streams.ENTITY_PREFIX}:doc": "RW"},
+        "enrich": {
+            f"{RELATED_PREFIX}:articles": "RW",
+            f"{streams.ENTITY_PREFIX}:doc": "RW",
+            f"{streams.SAME_STORY_PREFIX}:sig": "RW",
+        },
         "publish": {
             # The entities read and edit API (services/publish/entities_api.py).
             f"{streams.ENTITY_PREFIX}:doc": "RW",
@@ -665,6 +669,7 @@ def expected_acl_keys() -> dict[str, set[tuple[str, str]]]:
         "enrich": {
             ("RW", f"{streams.base_of(RELATED_PREFIX)}:*"),
             ("RW", f"{streams.base_of(streams.ENTITY_PREFIX)}:*"),
+            ("RW", f"{streams.base_of(streams.SAME_STORY_PREFIX)}:*"),
         },
         "publish": {
             ("RW", f"{streams.base_of(streams.ENTITY_PREFIX)}:*"),
