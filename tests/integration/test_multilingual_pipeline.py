@@ -105,9 +105,6 @@ async def test_an_article_in_each_language_is_published_with_its_people_and_plac
     london = by_name(published["en"].enrichment.entities.places, "London")
     londres = by_name(published["fr"].enrichment.entities.places, "Londres")
     assert london.identifiers.geonames_id == londres.identifiers.geonames_id == 2643743
-    # ... and one entity id. Entity ids come from the canonical name until the knowledge base
-    # names places by their GeoNames record (the knowledge-base work, done beside this one).
-    if london.id != londres.id:
-        pytest.xfail(
-            f"place ids follow the spelling until the knowledge base names places: {london.id}, {londres.id}"
-        )
+    # ... and one entity of the registry, whatever the language of its name.
+    assert london.entity_id is not None
+    assert london.entity_id == londres.entity_id
