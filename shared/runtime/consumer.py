@@ -303,8 +303,14 @@ class StageRunner:
     async def handle(self, batch: Sequence[Delivery]) -> BatchReport:
         self.last_handled = time.monotonic()
         started = time.perf_counter()
-        outcomes = await self._process(batch)
-        report = BatchReport(outcomes=list(zip(batch, outcomes, strict=True)))
+        # An entry delivered more often than allowed may be one that kills the process (its
+        # Retry was never committed): it goes to the DLQ without running the stage again.
+        spent = [d for d in batch if d.delivery_count > self.max_deliveries]
+        fresh = [d for d in batch if d.delivery_count <= self.max_deliveries]
+        outcomes = await self._process(fresh) if fresh else []
+        pairs: list[tuple[Delivery, Outcome]] = list(zip(fresh, outcomes, strict=True))
+        pairs += [(d, Retry(error=f"delivered {d.delivery_count} times; not run again")) for d in spent]
+        report = BatchReport(outcomes=pairs)
         now_ms = int(time.time() * 1000)
         writes = Writes()
         acks: list[str] = []
