@@ -37,6 +37,21 @@ class EnrichSettings(ServiceSettings):
     related_half_life_days: float = Field(
         14.0, gt=0, description="Recency half-life of a related article's score, in days."
     )
+    max_body_chars: int = Field(
+        200_000,
+        ge=1_000,
+        description=(
+            "Longest article body in characters that is tagged; a longer one goes to the DLQ "
+            "(spaCy needs near 1 GB at 300,000 characters)."
+        ),
+    )
+    crash_marker: str | None = Field(
+        None,
+        description=(
+            "Fault injection for chaos tests: the process exits at once (as if killed for memory) on "
+            "an article whose body contains this string. Never set in production."
+        ),
+    )
     poison_marker: str | None = Field(
         None,
         description=(

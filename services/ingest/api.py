@@ -14,7 +14,7 @@ from __future__ import annotations
 import codecs
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +28,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from services.ingest.extraction import HtmlWorkers
+from services.ingest.formats import HTML as HTML_KIND
+from services.ingest.formats import detect_content_type
 from services.ingest.logic import Code, FieldError, LedgerEntry, Rejection, parse_payload
 from services.ingest.settings import IngestSettings
 from services.ingest.stages import Decision, Submission, commit_direct, decide, read_ledger
@@ -70,6 +73,7 @@ _UTF8_CHARSETS: Final = frozenset({"utf-8", "utf8", "us-ascii"})
 # Batch-level rejection codes; item-level codes are `Code` values, from the shared parser.
 NOT_AN_ARRAY: Final = "not_an_array"
 TOO_MANY_ITEMS: Final = "too_many_items"
+TOO_DEEP: Final = "too_deep"
 
 # Codes whose `Rejection.fields` name the invalid fields precisely (pydantic errors, URLs, dates,
 # language); `Decision` does not carry them, so a rejected payload with one of these codes is
@@ -90,6 +94,7 @@ _FIELD_OF_CODE: Final = {
     Code.TITLE_TOO_LONG: "title",
     Code.MISSING_BODY: "body",
     Code.BODY_TOO_SHORT: "body",
+    Code.BODY_TOO_LONG: "body",
     Code.TOO_MANY_LINKS: "related",
     Code.UNPARSEABLE_DATE: "published_at",
     Code.DATE_TOO_OLD: "published_at",
@@ -239,10 +244,34 @@ def _correlation_id(request: Request) -> str | None:
     return value if _CORRELATION_ID.fullmatch(value) else None
 
 
-def _split_batch(body: bytes, media: str) -> list[bytes] | Rejection:
-    """The batch's items as single-article payloads, for `decide` to judge one by one."""
+@dataclass(frozen=True, slots=True)
+class _TooMany:
+    count: int  # the items counted, before any per-item work
+
+
+_LINE: Final = re.compile(rb"[^\r\n]+")
+
+
+def _ndjson_lines(body: bytes) -> Iterator[bytes]:
+    """Non-blank lines, one at a time (a list of every line could be a million objects)."""
+    for match in _LINE.finditer(body):
+        stripped = match[0].strip()
+        if stripped:
+            yield stripped
+
+
+def _split_batch(body: bytes, media: str) -> list[bytes] | Rejection | _TooMany:
+    """The batch's items as single-article payloads, for `decide` to judge one by one.
+
+    The items are counted before any is copied or re-encoded, so a batch of a million tiny
+    items costs one parse, not a million payloads.
+    """
     if media == NDJSON:
-        items = [line.strip() for line in body.splitlines() if line.strip()]
+        items: list[bytes] = []
+        for line in _ndjson_lines(body):
+            if len(items) == MAX_BATCH_ITEMS:
+                return _TooMany(sum(1 for _ in _ndjson_lines(body)))
+            items.append(line)
     else:
         try:
             document: Any = orjson.loads(body.removeprefix(codecs.BOM_UTF8))
@@ -251,7 +280,13 @@ def _split_batch(body: bytes, media: str) -> list[bytes] | Rejection:
         if not isinstance(document, list):
             kind = type(document).__name__
             return Rejection(NOT_AN_ARRAY, f"a JSON batch must be an array of articles, not a {kind}")
-        items = [orjson.dumps(item) for item in document]
+        if len(document) > MAX_BATCH_ITEMS:
+            return _TooMany(len(document))
+        try:
+            items = [orjson.dumps(item) for item in document]
+        except orjson.JSONEncodeError as exc:
+            # orjson re-encodes at most 254 levels deep; no article is nested like that.
+            return Rejection(TOO_DEEP, f"an item of the batch is nested too deeply: {exc}")
     if not items:
         return Rejection(Code.EMPTY, "the batch has no articles")
     return items
@@ -262,7 +297,9 @@ def _split_batch(body: bytes, media: str) -> list[bytes] | Rejection:
 
 def _field_errors(sub: Submission, reject: Reject, settings: IngestSettings) -> list[FieldProblem]:
     fields: tuple[FieldError, ...] = ()
-    if reject.code in _CODES_WITH_FIELDS:
+    # An HTML page is not parsed again here, on the event loop: its worker may have needed seconds.
+    html_page = detect_content_type(sub.payload, sub.content_type, sub.filename) == HTML_KIND
+    if reject.code in _CODES_WITH_FIELDS and not html_page:
         again = parse_payload(
             sub.payload,
             sub.content_type,
@@ -271,6 +308,7 @@ def _field_errors(sub: Submission, reject: Reject, settings: IngestSettings) -> 
             max_bytes=settings.max_payload_bytes,
             max_future=timedelta(hours=settings.max_future_hours),
             filename=sub.filename,
+            max_body_chars=settings.max_body_chars,
         )
         if isinstance(again, Rejection) and again.code == reject.code:
             fields = again.fields
@@ -389,8 +427,11 @@ def batch_limit_bytes(settings: IngestSettings) -> int:
     )
 
 
-def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
-    """The ingest API routes; `ctx` supplies Redis, metrics, bearer tokens and the rate limit."""
+def make_routes(
+    ctx: HttpContext, settings: IngestSettings, html: HtmlWorkers | None = None
+) -> list[BaseRoute]:
+    """The ingest API routes; `ctx` supplies Redis, metrics, bearer tokens and the rate limit,
+    `html` the worker processes that extract HTML pages (None: inline, for tests)."""
     batch_limit = batch_limit_bytes(settings)
     document = build_openapi(settings, auth_required=bool(ctx.tokens))
     document_json = orjson.dumps(document)
@@ -410,7 +451,7 @@ def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
             correlation_id=_correlation_id(request),
         )
         try:
-            [decision] = await decide(ctx.client, [sub], settings)
+            [decision] = await decide(ctx.client, [sub], settings, html=html)
             await commit_direct(ctx.client, [decision])
             ledger = await _current_versions(ctx, [decision], settings)
         except _UNAVAILABLE as exc:
@@ -451,6 +492,18 @@ def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
             return await _refuse_oversize(ctx, request, body, batch_limit)
         content_type = request.headers.get("content-type")
         items = _split_batch(body, media)
+        if isinstance(items, _TooMany):
+            head = _utf8_prefix(body[:DEAD_LETTER_HEAD_BYTES])
+            return await _refuse(
+                ctx,
+                Submission(head, content_type, HTTP_SOURCE),
+                status=413,
+                title="Content Too Large",
+                code=TOO_MANY_ITEMS,
+                reason=f"the batch has {items.count} articles, over the limit of {MAX_BATCH_ITEMS}; "
+                f"this dead letter keeps only the first {len(head)} bytes",
+                max_items=MAX_BATCH_ITEMS,
+            )
         if isinstance(items, Rejection):
             reason = items.reason
             if len(body) > settings.max_payload_bytes:
@@ -466,22 +519,10 @@ def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
                 reason=reason,
                 errors=[],
             )
-        if len(items) > MAX_BATCH_ITEMS:
-            head = _utf8_prefix(body[:DEAD_LETTER_HEAD_BYTES])
-            return await _refuse(
-                ctx,
-                Submission(head, content_type, HTTP_SOURCE),
-                status=413,
-                title="Content Too Large",
-                code=TOO_MANY_ITEMS,
-                reason=f"the batch has {len(items)} articles, over the limit of {MAX_BATCH_ITEMS}; "
-                f"this dead letter keeps only the first {len(head)} bytes",
-                max_items=MAX_BATCH_ITEMS,
-            )
         correlation_id = _correlation_id(request)
         subs = [Submission(item, JSON, HTTP_SOURCE, correlation_id=correlation_id) for item in items]
         try:
-            decisions = await decide(ctx.client, subs, settings)
+            decisions = await decide(ctx.client, subs, settings, html=html)
             await commit_direct(ctx.client, decisions)
             ledger = await _current_versions(ctx, decisions, settings)
         except _UNAVAILABLE as exc:

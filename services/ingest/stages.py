@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
 
+from services.ingest.extraction import HtmlWorkers, ParseJob, parse_all
 from services.ingest.logic import (
     Accepted,
     Draft,
@@ -18,7 +19,6 @@ from services.ingest.logic import (
     LedgerEntry,
     Rejection,
     assign_version,
-    parse_payload,
 )
 from services.ingest.settings import IngestSettings
 from shared import streams, wire
@@ -95,21 +95,27 @@ async def decide(
     submissions: Sequence[Submission],
     settings: IngestSettings,
     tracing: Tracing | None = None,
+    html: HtmlWorkers | None = None,
 ) -> list[Decision]:
-    """Parse, validate and version a batch; one ledger read for the whole batch."""
+    """Parse, validate and version a batch; one ledger read for the whole batch.
+
+    HTML pages are extracted in `html`'s worker processes when given (services), else inline (CLI).
+    """
     received_at = datetime.now(UTC)
-    parsed: list[Draft | Rejection] = [
-        parse_payload(
+    jobs = [
+        ParseJob(
             sub.payload,
             sub.content_type,
-            source=sub.source,
-            received_at=received_at,
+            sub.source,
+            received_at,
             max_bytes=settings.max_payload_bytes,
             max_future=timedelta(hours=settings.max_future_hours),
+            max_body_chars=settings.max_body_chars,
             filename=sub.filename,
         )
         for sub in submissions
     ]
+    parsed: list[Draft | Rejection] = await parse_all(jobs, html)
     ledger = await read_ledger(client, [p.article_id for p in parsed if isinstance(p, Draft)], settings)
 
     decisions: list[Decision] = []
@@ -181,15 +187,20 @@ class IngestStage:
     name = "ingest"
 
     def __init__(
-        self, client: aioredis.Redis, settings: IngestSettings, tracing: Tracing | None = None
+        self,
+        client: aioredis.Redis,
+        settings: IngestSettings,
+        tracing: Tracing | None = None,
+        html: HtmlWorkers | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.tracing = tracing
+        self.html = html
 
     async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
         decisions = await decide(
-            self.client, [submission_from_entry(d) for d in batch], self.settings, self.tracing
+            self.client, [submission_from_entry(d) for d in batch], self.settings, self.tracing, self.html
         )
         return [d.outcome for d in decisions]
 

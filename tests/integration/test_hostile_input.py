@@ -1,0 +1,158 @@
+"""Hostile and oversized input, black-box over HTTP against `newsflow run ingest` on a real Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import psutil
+import pytest
+import redis
+
+from shared import streams
+from shared.wire import text_fields
+from tests.utils.bad_inputs import article_json
+from tests.utils.chaos import ServiceProcess
+from tests.utils.services import running
+
+pytestmark = pytest.mark.integration
+
+JSON = {"Content-Type": "application/json"}
+MB = 2**20
+
+
+@pytest.fixture
+def ingest(redis_url: str, tmp_path: Path) -> Iterator[tuple[ServiceProcess, str]]:
+    redis.Redis.from_url(redis_url).flushdb()
+    with running("ingest", redis_url, tmp_path, NEWSFLOW_INGEST_HTML_TIME_LIMIT_S="3") as started:
+        yield started
+
+
+class PeakRss:
+    """Samples a process's resident memory every 5 ms while in the `with` block."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.baseline = self.process.memory_info().rss
+        self.peak = self.baseline
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.005)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.baseline
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"[" + b"0," * (512 * 1024 - 1) + b"0]", "application/json"),
+        (b"0\n" * (512 * 1024), "application/x-ndjson"),
+    ],
+    ids=["json-array", "ndjson"],
+)
+def test_batch_of_half_a_million_tiny_items_is_refused_without_growing_ingest_memory(
+    ingest: tuple[ServiceProcess, str], body: bytes, content_type: str
+) -> None:
+    proc, base = ingest
+    assert proc.pid is not None
+    # A first batch warms the code paths, so the baseline holds what every request needs.
+    httpx.post(f"{base}/v1/articles:batch", content=b"[" + article_json() + b"]", headers=JSON, timeout=30)
+    with PeakRss(proc.pid) as rss:
+        response = httpx.post(
+            f"{base}/v1/articles:batch", content=body, headers={"Content-Type": content_type}, timeout=60
+        )
+
+    assert response.status_code == 413, response.text
+    assert response.json()["code"] == "too_many_items"
+    assert response.json()["max_items"] == 1000
+    print(f"\n{content_type}: {len(body)} bytes, ingest peak RSS growth {rss.growth / MB:.1f} MiB")
+    assert rss.growth < 64 * MB
+
+
+@pytest.mark.timeout(120)
+def test_health_answers_within_a_second_while_a_hostile_html_page_is_worked_on_then_it_is_too_complex(
+    ingest: tuple[ServiceProcess, str], redis_url: str
+) -> None:
+    _, base = ingest
+    page = b"<html><body>" + b"<p>x " * (1_990_000 // 5) + b"</body></html>"  # just under 2 MB
+    answer: list[httpx.Response] = []
+
+    def post() -> None:
+        answer.append(
+            httpx.post(f"{base}/v1/articles", content=page, headers={"Content-Type": "text/html"}, timeout=60)
+        )
+
+    poster = threading.Thread(target=post)
+    started = time.monotonic()
+    poster.start()
+    health_s: list[float] = []
+    with httpx.Client(base_url=base, timeout=5) as http:
+        while poster.is_alive():
+            t0 = time.monotonic()
+            assert http.get("/healthz").status_code == 200
+            health_s.append(time.monotonic() - t0)
+            time.sleep(0.1)
+    poster.join()
+    took = time.monotonic() - started
+
+    print(f"\nhtml page: answered in {took:.1f} s; slowest /healthz {max(health_s):.3f} s of {len(health_s)}")
+    assert max(health_s) < 1.0
+    [response] = answer
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "too_complex"
+    assert took < 20
+    # The worker that ran out of time was replaced: a normal page is extracted afterwards.
+    normal = (
+        b"<html><head><title>Harbour approves ferry terminal</title></head><body><article>"
+        b"<h1>Harbour approves ferry terminal</h1><p>The harbour authority approved plans for a new "
+        b"ferry terminal on Tuesday after a long debate in the council.</p><p>Construction is expected "
+        b"to start next spring and to last two years, the authority said.</p></article></body></html>"
+    )
+    ok = httpx.post(f"{base}/v1/articles", content=normal, headers={"Content-Type": "text/html"}, timeout=60)
+    assert ok.status_code == 202, ok.text
+
+
+def test_article_with_a_670000_character_body_is_rejected_as_body_too_long(
+    ingest: tuple[ServiceProcess, str], redis_url: str
+) -> None:
+    _, base = ingest
+    body = ("The harbour authority approved plans for a new ferry terminal. " * 11_000)[:670_000]
+    response = httpx.post(f"{base}/v1/articles", content=article_json(body=body), headers=JSON, timeout=30)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "body_too_long"
+    client = redis.Redis.from_url(redis_url)
+    assert client.xlen(streams.RAW) == 0
+    [(_, fields)] = client.xrange(streams.DLQ)
+    assert text_fields(fields)["code"] == "body_too_long"
+
+
+def test_batch_item_nested_too_deeply_is_answered_422(ingest: tuple[ServiceProcess, str]) -> None:
+    _, base = ingest
+    for depth in (255, 600, 1023):
+        body = b"[" + b"[" * depth + b"]" * depth + b"]"
+        response = httpx.post(f"{base}/v1/articles:batch", content=body, headers=JSON, timeout=30)
+        assert response.status_code == 422, (depth, response.text)
+        assert response.json()["code"] in {"too_deep", "unparseable_json"}
+    item = orjson.loads(article_json())
+    assert httpx.post(f"{base}/v1/articles:batch", json=[item], timeout=30).status_code == 202
