@@ -434,17 +434,23 @@ class StageRunner:
         return counts
 
     async def reclaim_once(self, *, min_idle_ms: int, count: int) -> int:
-        """Take over entries idle at least `min_idle_ms` from any consumer and handle them."""
+        """Take over entries idle at least `min_idle_ms` from any consumer and handle them.
+
+        One entry per XAUTOCLAIM, handled and committed alone: an idle entry may be one that
+        killed the process with its whole batch. Claimed with its neighbours, it would raise
+        their delivery counts with each crash and take them past max_deliveries too. `count`
+        bounds the entries handled per sweep.
+        """
         start = "0-0"
         handled = 0
-        while True:
+        while handled < count:
             reply = await self.client.xautoclaim(
                 self.input_stream,
                 self.group,
                 self.consumer,
                 min_idle_ms,
                 start_id=start,
-                count=count,
+                count=1,
             )
             next_id, claimed = reply[0], reply[1]
             deleted = list(reply[2]) if len(reply) > 2 else []
@@ -466,7 +472,8 @@ class StageRunner:
                 handled += len(batch)
             start = next_id.decode() if isinstance(next_id, bytes) else next_id
             if start == "0-0":
-                return handled
+                break
+        return handled
 
     async def read_new_once(self, *, count: int) -> int:
         """Read and handle new entries ('>') with our own client, without blocking.
