@@ -52,6 +52,24 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("NEWSFLOW_PUBLIC_BASE_URL"),
         description="Base of article URIs in ninjs, feeds and related links.",
     )
+    stream_maxlen: int = Field(
+        200_000,
+        ge=1_000,
+        validation_alias=AliasChoices("NEWSFLOW_STREAM_MAXLEN"),
+        description=(
+            "Approximate entries kept per partition of articles.inbound, articles.raw and "
+            "articles.tagged (XADD MAXLEN ~). A consumer lagging further behind loses entries."
+        ),
+    )
+    dlq_maxlen: int = Field(
+        10_000,
+        ge=100,
+        validation_alias=AliasChoices("NEWSFLOW_DLQ_MAXLEN"),
+        description=(
+            "Approximate entries kept in articles.dlq and each webhook DLQ (XADD MAXLEN ~); a dead "
+            "letter is at most about 66 KiB."
+        ),
+    )
     batch_size: int = Field(100, ge=1, le=10_000, description="Entries read per XREADGROUP.")
     poll_interval_ms: int = Field(100, ge=1, description="XREADGROUP BLOCK time in milliseconds.")
     max_deliveries: int = Field(

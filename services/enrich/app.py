@@ -11,7 +11,7 @@ from services.enrich.related import RelatedIndex
 from services.enrich.settings import Settings
 from services.enrich.stages import EnrichStage, RelatedIndexStage
 from shared import streams
-from shared.runtime.consumer import Retention
+from shared.runtime.retention import stream_retention
 from shared.runtime.service import Consumer, Runtime, Service
 
 
@@ -44,5 +44,5 @@ def create_service(settings: Settings | None = None, *, tagger: Tagger | None = 
         name="enrich",
         settings=settings,
         make_consumers=make_consumers,
-        retention={streams.DLQ: Retention()},
+        retention=stream_retention(settings),
     )

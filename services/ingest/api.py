@@ -51,8 +51,9 @@ MAX_BATCH_ITEMS: Final = 1000
 # A batch may hold MAX_BATCH_ITEMS articles of max_payload_bytes each, but never more than this
 # many bytes in memory at once (32 MiB), unless one article alone is allowed to be larger.
 MAX_BATCH_BYTES: Final = 32 * 1024 * 1024
-# Oversize bodies are not stored whole: the dead letter keeps this many leading bytes (64 KiB).
-DEAD_LETTER_HEAD_BYTES: Final = 64 * 1024
+# Oversize bodies are not stored whole: the dead letter keeps this many leading bytes (63 KiB,
+# so that with the entry's other fields the JSON stays under deadletter.PAYLOAD_HEAD_BYTES).
+DEAD_LETTER_HEAD_BYTES: Final = 63 * 1024
 # `Submission.source` of HTTP payloads; an InboundArticle's own `source` field takes precedence.
 HTTP_SOURCE: Final = "http"
 CORRELATION_HEADER: Final = "X-Correlation-ID"
@@ -101,7 +102,12 @@ _FIELD_OF_CODE: Final = {
     Code.FUTURE_DATE: "published_at",
     Code.INVALID_URL: "url",
 }
-_UNAVAILABLE: Final = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# A full Redis (OOM, maxmemory reached) wrote nothing of the transaction: as safe to resend.
+_UNAVAILABLE: Final = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.OutOfMemoryError,
+)
 
 
 # --- bodies (the receipts are built from these models, so the document cannot drift from them;
@@ -372,13 +378,15 @@ def _unsupported(request: Request, supported: Sequence[str]) -> Response:
 
 def _unavailable(exc: Exception) -> Response:
     log.warning("redis unavailable", error=repr(exc))
-    response = _problem(
-        503,
-        "Service Unavailable",
-        "redis_unavailable",
-        "the store is unreachable, so the outcome is unknown; resending is safe "
-        "(an article that was stored comes back as a duplicate)",
-    )
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        code, detail = "redis_full", "the store is full, so nothing was stored; resend later"
+    else:
+        code, detail = (
+            "redis_unavailable",
+            "the store is unreachable, so the outcome is unknown; resending is safe "
+            "(an article that was stored comes back as a duplicate)",
+        )
+    response = _problem(503, "Service Unavailable", code, detail)
     response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response
 
@@ -396,7 +404,7 @@ async def _refuse(
     """A whole request refused after its body was read: dead-lettered, then a problem answer."""
     decision = Decision(sub, Reject(reason, code, source=sub.source))
     try:
-        await commit_direct(ctx.client, [decision])
+        await commit_direct(ctx.client, [decision], retention=ctx.retention)
     except _UNAVAILABLE as exc:
         return _unavailable(exc)
     _count(ctx, [decision])
@@ -452,7 +460,7 @@ def make_routes(
         )
         try:
             [decision] = await decide(ctx.client, [sub], settings, html=html)
-            await commit_direct(ctx.client, [decision])
+            await commit_direct(ctx.client, [decision], retention=ctx.retention)
             ledger = await _current_versions(ctx, [decision], settings)
         except _UNAVAILABLE as exc:
             return _unavailable(exc)
@@ -523,7 +531,7 @@ def make_routes(
         subs = [Submission(item, JSON, HTTP_SOURCE, correlation_id=correlation_id) for item in items]
         try:
             decisions = await decide(ctx.client, subs, settings, html=html)
-            await commit_direct(ctx.client, decisions)
+            await commit_direct(ctx.client, decisions, retention=ctx.retention)
             ledger = await _current_versions(ctx, decisions, settings)
         except _UNAVAILABLE as exc:
             return _unavailable(exc)

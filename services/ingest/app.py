@@ -9,7 +9,7 @@ from services.ingest.extraction import HtmlWorkers
 from services.ingest.settings import Settings
 from services.ingest.stages import IngestStage
 from shared import streams
-from shared.runtime.consumer import Retention
+from shared.runtime.retention import stream_retention
 from shared.runtime.service import Consumer, Runtime, Service
 
 
@@ -32,6 +32,6 @@ def create_service(settings: Settings | None = None) -> Service:
         settings=settings,
         make_consumers=make_consumers,
         make_routes=lambda ctx, _consumers: api.make_routes(ctx, settings, html),
-        retention={streams.DLQ: Retention()},
+        retention=stream_retention(settings),
         rate_limit_per_s=settings.rate_limit_per_s,
     )

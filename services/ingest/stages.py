@@ -5,7 +5,8 @@ All three ways in go through `decide`, so validation, identity and versioning ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +25,18 @@ from services.ingest.settings import IngestSettings
 from shared import streams, wire
 from shared.events import EventType, PubStatus, RawEvent, new_event_id
 from shared.logging import get_logger
-from shared.runtime.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, Writes, dead_letter_fields
+from shared.runtime.consumer import (
+    Delivery,
+    Emit,
+    Outcome,
+    Output,
+    Reject,
+    Retention,
+    Skip,
+    Writes,
+    dead_letter_fields,
+    retention_for,
+)
 from shared.runtime.tracing import NO_TRACING, Tracing
 from shared.wire import text_fields
 
@@ -206,23 +218,32 @@ class IngestStage:
 
 
 async def commit_direct(
-    client: aioredis.Redis, decisions: Sequence[Decision], *, stage: str = "ingest"
+    client: aioredis.Redis,
+    decisions: Sequence[Decision],
+    *,
+    stage: str = "ingest",
+    retention: Mapping[str, Retention] | None = None,
 ) -> None:
     """Write decisions that did not come from a stream (HTTP, CLI): events, ledger and dead letters.
 
     Returns once Redis has acknowledged the transaction, so an HTTP 202 means the event is stored.
+    `retention` trims the streams written, as the stage runner does for the stream's entries.
     """
+    bounds = retention or {}
+    now_ms = int(time.time() * 1000)
     writes = Writes()
     for decision in decisions:
         outcome = decision.outcome
         if isinstance(outcome, Emit):
             for output in outcome.outputs:
-                writes.add(output.stream, "xadd", output.stream, output.fields)
+                trim = retention_for(bounds, output.stream).xadd_kwargs(now_ms)
+                writes.add(output.stream, "xadd", output.stream, output.fields, **trim)
             for key, hash_field, value in outcome.hset:
                 writes.add(key, "hset", key, hash_field, value)
         elif isinstance(outcome, Reject):
             letter = dead_letter_for_submission(decision.submission, outcome, stage)
-            writes.add(streams.DLQ, "xadd", streams.DLQ, letter)
+            trim = retention_for(bounds, streams.DLQ).xadd_kwargs(now_ms)
+            writes.add(streams.DLQ, "xadd", streams.DLQ, letter, **trim)
     await writes.commit(client)
 
 

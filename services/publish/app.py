@@ -11,6 +11,7 @@ from services.publish.stages import PublishStage
 from services.publish.webhooks import webhook_consumers
 from shared import streams
 from shared.runtime.consumer import Retention
+from shared.runtime.retention import stream_retention
 from shared.runtime.service import Consumer, Runtime, Service
 
 
@@ -38,10 +39,10 @@ def create_service(settings: Settings | None = None) -> Service:
         make_consumers=make_consumers,
         make_routes=lambda ctx, _: api.make_routes(ctx, settings),
         retention={
+            **stream_retention(settings),
             streams.PUBLISHED: Retention(
                 maxlen=settings.retention_maxlen,
                 max_age_s=retention_days * 86_400 if retention_days else None,
             ),
-            streams.DLQ: Retention(),
         },
     )

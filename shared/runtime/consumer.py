@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 
 from shared import deadletter, streams, wire
 from shared.logging import get_logger
@@ -120,6 +120,11 @@ class Stage(Protocol):
         ...
 
 
+# Seconds between commit attempts while Redis answers OOM: 0.1 doubling to 5.
+OOM_RETRY_BASE_S = 0.1
+OOM_RETRY_CAP_S = 5.0
+
+
 @dataclass(frozen=True, slots=True)
 class Retention:
     """How an output stream is trimmed on every XADD; both None keeps everything."""
@@ -140,6 +145,18 @@ class Retention:
         if self.maxlen is not None:
             return ["MAXLEN", "~", str(self.maxlen)]
         return []
+
+
+def retention_for(retention: Mapping[str, Retention], stream: str) -> Retention:
+    """The stream's own entry, else its logical stream's, else its prefix's; none keeps all."""
+    if stream in retention:
+        return retention[stream]
+    base = streams.base_of(stream)
+    if base in retention:
+        return retention[base]
+    if stream.startswith(streams.WEBHOOK_DLQ_PREFIX) and streams.WEBHOOK_DLQ_PREFIX in retention:
+        return retention[streams.WEBHOOK_DLQ_PREFIX]
+    return Retention()
 
 
 @dataclass(slots=True)
@@ -335,7 +352,7 @@ class StageRunner:
                 report.retried += 1
         if acks:
             writes.add(self.input_stream, "xack", self.input_stream, self.group, *acks)
-            await writes.commit(self.client, last_key=self.input_stream)
+            await self._commit(writes)
         report.duration_s = time.perf_counter() - started
         self._log_report(report)
         if self.observer is not None:
@@ -344,10 +361,23 @@ class StageRunner:
                 await result
         return report
 
+    async def _commit(self, writes: Writes) -> None:
+        """Commit, waiting out a full Redis (OOM: the transaction wrote nothing) rather than
+        letting the entries' delivery counts run up to the dead-letter stream."""
+        delay_s = OOM_RETRY_BASE_S
+        while True:
+            try:
+                await writes.commit(self.client, last_key=self.input_stream)
+                return
+            except OutOfMemoryError as exc:
+                self._log.warning("redis is full; retrying the commit", retry_in_s=delay_s, error=str(exc))
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, OOM_RETRY_CAP_S)
+
     def _queue_emit(self, writes: Writes, outcome: Emit, now_ms: int) -> None:
         guard = outcome.guard
         for output in outcome.outputs:
-            retention = self.retention.get(output.stream, Retention())
+            retention = retention_for(self.retention, output.stream)
             if guard is None:
                 writes.add(
                     output.stream, "xadd", output.stream, output.fields, **retention.xadd_kwargs(now_ms)
@@ -387,7 +417,7 @@ class StageRunner:
             article_id=reject.article_id if reject else None,
             correlation_id=reject.correlation_id if reject else None,
         )
-        trim_kwargs = self.retention.get(streams.DLQ, Retention()).xadd_kwargs(now_ms)
+        trim_kwargs = retention_for(self.retention, streams.DLQ).xadd_kwargs(now_ms)
         writes.add(streams.DLQ, "xadd", streams.DLQ, fields, **trim_kwargs)
 
     def _log_report(self, report: BatchReport) -> None:
@@ -495,6 +525,13 @@ class StageRunner:
             await self.handle(batch)
         return len(batch)
 
+    async def trim_input(self) -> None:
+        """Trim the input stream to its retention: producers outside newsflow (articles.inbound)
+        do not trim what they write."""
+        kwargs = retention_for(self.retention, self.input_stream).xadd_kwargs(int(time.time() * 1000))
+        if kwargs:
+            await self.client.xtrim(self.input_stream, **kwargs)
+
     async def remove_stale_consumers(self, *, idle_ms: int) -> list[str]:
         """Delete consumers idle longer than `idle_ms` that hold nothing pending."""
         removed: list[str] = []
@@ -519,6 +556,7 @@ class StageRunner:
         """Reclaim and clean up every `interval_s` until `stop` is set; survives Redis outages."""
         while not stop.is_set():
             try:
+                await self.trim_input()
                 await self.reclaim_once(min_idle_ms=min_idle_ms, count=count)
                 if time.monotonic() - self.last_handled > min_idle_ms / 1000:
                     await self.read_new_once(count=count)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shared.runtime.consumer import Retention
 from shared.runtime.metrics import ServiceMetrics
 
 READY_PING_TIMEOUT_S = 1.0
@@ -41,6 +42,8 @@ class HttpContext:
     groups: Sequence[tuple[str, str]]
     tokens: frozenset[str] = frozenset()
     rate_limit_per_s: float = 0.0
+    # The service's stream retention, for routes that write streams themselves (ingest's API).
+    retention: Mapping[str, Retention] = field(default_factory=dict)
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def authorised(self, request: Request) -> bool:

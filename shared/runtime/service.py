@@ -184,6 +184,7 @@ async def run_service(
             groups=[(spec.input_stream, spec.group) for spec in consumers],
             tokens=settings.token_set(),
             rate_limit_per_s=service.rate_limit_per_s,
+            retention=service.retention,
         )
         routes = service.make_routes(ctx, consumers) if service.make_routes else ()
         port = settings.http_port if http_port is None else http_port

@@ -148,6 +148,24 @@ async def test_entry_delivered_past_the_limit_goes_to_dlq_without_running_the_st
     assert (await redis_client.xpending(IN, GROUP))["pending"] == 0
 
 
+async def test_commit_waits_out_a_full_redis_and_then_writes_everything(redis_client: aioredis.Redis) -> None:
+    await ensure_group(redis_client, IN, GROUP)
+    await redis_client.xadd(IN, {"n": "1"})
+    batch = await read_new(redis_client, "c1")
+    await redis_client.config_set("maxmemory", "1")  # every write is refused with OOM
+    try:
+        task = asyncio.create_task(runner(redis_client, EchoStage()).handle(batch))
+        await asyncio.sleep(0.5)
+        assert not task.done()  # still retrying, not failed
+    finally:
+        await redis_client.config_set("maxmemory", "0")
+    report = await asyncio.wait_for(task, timeout=10)
+
+    assert report.emitted == 1
+    assert [f[b"n"] for _, f in await redis_client.xrange(OUT)] == [b"1"]
+    assert (await redis_client.xpending(IN, GROUP))["pending"] == 0
+
+
 async def test_rejected_entry_goes_to_dlq_at_once_with_reason(redis_client: aioredis.Redis) -> None:
     await ensure_group(redis_client, IN, GROUP)
     await redis_client.xadd(IN, {"n": "x", "kind": "bad"})
