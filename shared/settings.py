@@ -97,7 +97,20 @@ class ServiceSettings(BaseSettings):
         0, ge=0, le=65535, description="Port of the health/metrics/API server; 0 disables it."
     )
     api_tokens: SecretStr | None = Field(
-        None, description="Comma-separated bearer tokens; when set, API endpoints require one."
+        None,
+        description=(
+            "Comma-separated bearer tokens; when set, API endpoints require one. An entry "
+            "`token:source1|source2` may write and withdraw only those sources' articles; a bare "
+            "token may write any source."
+        ),
+    )
+    allow_anonymous: bool = Field(
+        False,
+        validation_alias=AliasChoices("NEWSFLOW_ALLOW_ANONYMOUS"),
+        description=(
+            "`newsflow run ingest|publish` refuses to start without API tokens unless this is true "
+            "(an API open to anyone on the network must be a decision, not a default)."
+        ),
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: LogFormat = Field("auto", description="json, console, or auto (console on a terminal).")
@@ -115,7 +128,28 @@ class ServiceSettings(BaseSettings):
         scheme, sep, rest = self.redis_url.partition("://")
         return f"{scheme.removesuffix('+cluster')}{sep}{rest}"
 
-    def token_set(self) -> frozenset[str]:
+    def token_scopes(self) -> dict[str, frozenset[str] | None]:
+        """Each token and the sources it may write; None means any source."""
         if self.api_tokens is None:
-            return frozenset()
-        return frozenset(t.strip() for t in self.api_tokens.get_secret_value().split(",") if t.strip())
+            return {}
+        scopes: dict[str, frozenset[str] | None] = {}
+        for entry in self.api_tokens.get_secret_value().split(","):
+            token, sep, sources = entry.strip().partition(":")
+            if not token.strip():
+                continue
+            named = frozenset(s.strip() for s in sources.split("|") if s.strip())
+            scopes[token.strip()] = named if sep else None
+        return scopes
+
+    def token_set(self) -> frozenset[str]:
+        return frozenset(self.token_scopes())
+
+    def anonymous_refusal(self, service: str) -> str | None:
+        """Why `service` must not start as configured, or None when it may."""
+        if self.token_set() or self.allow_anonymous:
+            return None
+        prefix = f"NEWSFLOW_{service.upper()}_"
+        return (
+            f"{service} has no API tokens, so its HTTP API would accept anyone: set "
+            f"{prefix}API_TOKENS, or NEWSFLOW_ALLOW_ANONYMOUS=true to run it open on purpose"
+        )

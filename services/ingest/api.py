@@ -75,6 +75,7 @@ _UTF8_CHARSETS: Final = frozenset({"utf-8", "utf8", "us-ascii"})
 NOT_AN_ARRAY: Final = "not_an_array"
 TOO_MANY_ITEMS: Final = "too_many_items"
 TOO_DEEP: Final = "too_deep"
+SOURCE_NOT_ALLOWED: Final = "source_not_allowed"
 
 # Codes whose `Rejection.fields` name the invalid fields precisely (pydantic errors, URLs, dates,
 # language); `Decision` does not carry them, so a rejected payload with one of these codes is
@@ -376,6 +377,38 @@ def _unsupported(request: Request, supported: Sequence[str]) -> Response:
     return response
 
 
+def _forbidden(decision: Decision, allowed: frozenset[str] | None) -> bool:
+    """An article (or withdrawal) for a source the request's token does not hold."""
+    event = decision.event
+    return allowed is not None and event is not None and event.data.source not in allowed
+
+
+def _forbidden_reason(source: str, allowed: frozenset[str]) -> str:
+    held = ", ".join(sorted(allowed)) or "none"
+    return f"this token may not write articles of source {source!r} (it holds: {held})"
+
+
+def _forbidden_problem(source: str, allowed: frozenset[str] | None) -> Response:
+    log.info("http article forbidden", source=source)
+    return _problem(403, "Forbidden", SOURCE_NOT_ALLOWED, _forbidden_reason(source, allowed or frozenset()))
+
+
+def _scoped(decision: Decision, allowed: frozenset[str] | None) -> Decision:
+    """A batch item for a source the token does not hold, as a rejection (nothing is written)."""
+    if not _forbidden(decision, allowed):
+        return decision
+    assert decision.event is not None
+    assert allowed is not None
+    source = decision.event.data.source
+    reject = Reject(
+        _forbidden_reason(source, allowed),
+        SOURCE_NOT_ALLOWED,
+        source=source,
+        article_id=decision.event.article_id,
+    )
+    return Decision(decision.submission, reject)
+
+
 def _unavailable(exc: Exception) -> Response:
     log.warning("redis unavailable", error=repr(exc))
     if isinstance(exc, redis.exceptions.OutOfMemoryError):
@@ -460,6 +493,10 @@ def make_routes(
         )
         try:
             [decision] = await decide(ctx.client, [sub], settings, html=html)
+            allowed = ctx.sources_of(request)
+            if _forbidden(decision, allowed):
+                assert decision.event is not None
+                return _forbidden_problem(decision.event.data.source, allowed)
             await commit_direct(ctx.client, [decision], retention=ctx.retention)
             ledger = await _current_versions(ctx, [decision], settings)
         except _UNAVAILABLE as exc:
@@ -531,6 +568,8 @@ def make_routes(
         subs = [Submission(item, JSON, HTTP_SOURCE, correlation_id=correlation_id) for item in items]
         try:
             decisions = await decide(ctx.client, subs, settings, html=html)
+            allowed = ctx.sources_of(request)
+            decisions = [_scoped(d, allowed) for d in decisions]
             await commit_direct(ctx.client, decisions, retention=ctx.retention)
             ledger = await _current_versions(ctx, decisions, settings)
         except _UNAVAILABLE as exc:
@@ -738,6 +777,17 @@ def build_openapi(settings: IngestSettings, *, auth_required: bool = True) -> di
                 "invalid field. The payload is stored in articles.dlq."
             ),
             **guard,
+            **(
+                {
+                    "403": _problem_response(
+                        "The token is bound to sources (`token:source1|source2`) and the "
+                        "article's source is not one of them (`source_not_allowed`); nothing is "
+                        "stored. (In a batch such an item is rejected instead.)"
+                    )
+                }
+                if auth_required
+                else {}
+            ),
         },
     }
     batch = {

@@ -41,6 +41,8 @@ class HttpContext:
     metrics: ServiceMetrics
     groups: Sequence[tuple[str, str]]
     tokens: frozenset[str] = frozenset()
+    # Token -> the sources it may write (None: any); tokens not listed here may write any.
+    scopes: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
     rate_limit_per_s: float = 0.0
     # The service's stream retention, for routes that write streams themselves (ingest's API).
     retention: Mapping[str, Retention] = field(default_factory=dict)
@@ -49,11 +51,23 @@ class HttpContext:
     def authorised(self, request: Request) -> bool:
         if not self.tokens:
             return True
+        return self.bearer(request) is not None
+
+    def bearer(self, request: Request) -> str | None:
+        """The known token the request carries, compared in constant time; None if none."""
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return False
-        return any(hmac.compare_digest(token.encode(), known.encode()) for known in self.tokens)
+            return None
+        for known in self.tokens:
+            if hmac.compare_digest(token.encode(), known.encode()):
+                return known
+        return None
+
+    def sources_of(self, request: Request) -> frozenset[str] | None:
+        """The sources the request's token may write; None means any (or no tokens at all)."""
+        token = self.bearer(request)
+        return self.scopes.get(token) if token is not None else None
 
     def allow(self, request: Request) -> bool:
         """Token bucket per client address; capacity is one second's worth of requests."""

@@ -183,6 +183,7 @@ async def run_service(
             metrics=metrics,
             groups=[(spec.input_stream, spec.group) for spec in consumers],
             tokens=settings.token_set(),
+            scopes=settings.token_scopes(),
             rate_limit_per_s=service.rate_limit_per_s,
             retention=service.retention,
         )

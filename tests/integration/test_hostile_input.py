@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -19,7 +21,7 @@ from newsflow.redis_server import RedisServer
 from shared import streams
 from shared.wire import text_fields
 from tests.utils.bad_inputs import article_json
-from tests.utils.chaos import ServiceProcess
+from tests.utils.chaos import NEWSFLOW_BIN, ServiceProcess
 from tests.utils.services import running
 
 pytestmark = pytest.mark.integration
@@ -197,3 +199,59 @@ def test_junk_floods_a_small_redis_without_500s_and_a_full_redis_answers_503_wit
             client.config_set("maxmemory", "64mb")
             again = http.post("/v1/articles", content=article_json(), headers=JSON)
             assert again.status_code == 202, again.text
+
+
+@pytest.mark.parametrize("service", ["ingest", "publish"])
+def test_run_without_api_tokens_refuses_to_start_and_says_why(service: str, redis_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSFLOW_", "REDIS_"))}
+    env["REDIS_URL"] = redis_url
+    done = subprocess.run(
+        [str(NEWSFLOW_BIN), "run", service, "--http-port", "0"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    message = done.stderr.decode()
+    assert "refusing to start" in message
+    assert f"NEWSFLOW_{service.upper()}_API_TOKENS" in message
+    assert "NEWSFLOW_ALLOW_ANONYMOUS=true" in message
+
+
+def test_a_token_bound_to_source_b_cannot_withdraw_source_a_articles(redis_url: str, tmp_path: Path) -> None:
+    redis.Redis.from_url(redis_url).flushdb()
+    tokens = "tok-a:wire-a,tok-b:wire-b|wire-c,tok-any"
+    with running("ingest", redis_url, tmp_path, NEWSFLOW_INGEST_API_TOKENS=tokens) as (_, base):
+
+        def post(token: str, **fields: Any) -> httpx.Response:
+            return httpx.post(
+                f"{base}/v1/articles",
+                content=article_json(**fields),
+                headers={**JSON, "Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+
+        assert post("tok-a", source="wire-a", id="a-1").status_code == 202
+        withdrawal = {"source": "wire-a", "id": "a-1", "action": "withdraw", "reason": "legal"}
+        forbidden = post("tok-b", **withdrawal)
+        assert forbidden.status_code == 403, forbidden.text
+        assert forbidden.json()["code"] == "source_not_allowed"
+        assert post("tok-b", source="wire-a", id="a-2").status_code == 403  # nor write
+        client = redis.Redis.from_url(redis_url)
+        assert client.xlen(streams.RAW) == 1  # nothing of B's attempts was stored
+        batch = httpx.post(
+            f"{base}/v1/articles:batch",
+            content=b"["
+            + article_json(source="wire-a", id="a-3")
+            + b","
+            + article_json(source="wire-c", id="c-1")
+            + b"]",
+            headers={**JSON, "Authorization": "Bearer tok-b"},
+            timeout=30,
+        )
+        assert batch.status_code == 207, batch.text
+        assert [r["status"] for r in batch.json()["results"]] == ["rejected", "accepted"]
+        assert post("tok-a", **withdrawal).status_code == 202
+        assert post("tok-any", source="anything", id="x-1").status_code == 202

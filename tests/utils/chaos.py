@@ -103,6 +103,8 @@ class ChaosSettings:
             f"{prefix}LOG_LEVEL": self.log_level,
             f"{prefix}LOG_FORMAT": "json",
             "PYTHONUNBUFFERED": "1",
+            # A private cluster on loopback: its APIs are open on purpose.
+            "NEWSFLOW_ALLOW_ANONYMOUS": "true",
         }
         if service == "enrich" and self.poison_marker:
             env[f"{prefix}POISON_MARKER"] = self.poison_marker
