@@ -70,6 +70,16 @@ class ServiceSettings(BaseSettings):
             "letter is at most about 66 KiB."
         ),
     )
+    redis_max_connections: int = Field(
+        20,
+        ge=2,
+        le=10_000,
+        validation_alias=AliasChoices("NEWSFLOW_REDIS_MAX_CONNECTIONS"),
+        description=(
+            "Connections in the service's own Redis pool (FastStream's subscriber has its own); "
+            "a request waits up to 10 s for a free one, then answers 503."
+        ),
+    )
     batch_size: int = Field(100, ge=1, le=10_000, description="Entries read per XREADGROUP.")
     poll_interval_ms: int = Field(100, ge=1, description="XREADGROUP BLOCK time in milliseconds.")
     max_deliveries: int = Field(

@@ -38,6 +38,7 @@ def create_service(settings: Settings | None = None) -> Service:
         settings=settings,
         make_consumers=make_consumers,
         make_routes=lambda ctx, _: api.make_routes(ctx, settings),
+        rate_limit_per_s=settings.rate_limit_per_s,
         retention={
             **stream_retention(settings),
             streams.PUBLISHED: Retention(
