@@ -19,6 +19,8 @@ from shared.runtime.consumer import Retention
 from shared.runtime.metrics import ServiceMetrics
 
 READY_PING_TIMEOUT_S = 1.0
+# Clients remembered by the rate limit before idle ones are forgotten (about 100 bytes each).
+MAX_BUCKETS = 10_000
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -75,6 +77,8 @@ class HttpContext:
             return True
         key = request.client.host if request.client else "unknown"
         now = time.monotonic()
+        if len(self._buckets) >= MAX_BUCKETS and key not in self._buckets:
+            self._prune(now)
         tokens, last = self._buckets.get(key, (self.rate_limit_per_s, now))
         tokens = min(self.rate_limit_per_s, tokens + (now - last) * self.rate_limit_per_s)
         if tokens < 1:
@@ -84,6 +88,18 @@ class HttpContext:
         return True
 
 
+    def _prune(self, now: float) -> None:
+        """Forget clients whose bucket has refilled (idle a second or more): they start full
+        anyway. If every client is active, the oldest half goes."""
+        idle = [k for k, (_, last) in self._buckets.items() if now - last >= 1.0]
+        for key in idle:
+            del self._buckets[key]
+        if len(self._buckets) >= MAX_BUCKETS:
+            by_age = sorted(self._buckets, key=lambda k: self._buckets[k][1])
+            for key in by_age[: len(by_age) // 2]:
+                del self._buckets[key]
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -91,14 +107,15 @@ def guarded(ctx: HttpContext, handler: Handler) -> Handler:
     """Bearer token (when configured) and rate limit in front of a public endpoint."""
 
     async def wrapper(request: Request) -> Response:
-        if not ctx.authorised(request):
-            response = problem(401, "Unauthorized", "a valid bearer token is required")
-            response.headers["WWW-Authenticate"] = 'Bearer realm="newsflow"'
-            return response
+        # The limit first: guessing tokens costs a request like any other.
         if not ctx.allow(request):
             limited = problem(429, "Too Many Requests", "rate limit exceeded; retry shortly")
             limited.headers["Retry-After"] = "1"
             return limited
+        if not ctx.authorised(request):
+            response = problem(401, "Unauthorized", "a valid bearer token is required")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="newsflow"'
+            return response
         return await handler(request)
 
     return wrapper
