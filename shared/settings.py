@@ -53,7 +53,7 @@ class ServiceSettings(BaseSettings):
         description="Base of article URIs in ninjs, feeds and related links.",
     )
     stream_maxlen: int = Field(
-        200_000,
+        100_000,
         ge=1_000,
         validation_alias=AliasChoices("NEWSFLOW_STREAM_MAXLEN"),
         description=(

@@ -19,5 +19,5 @@ def test_every_pipeline_stream_and_dead_letter_stream_has_an_approximate_maxlen(
 
 def test_default_bounds_are_set_and_an_unknown_stream_keeps_everything() -> None:
     settings = ServiceSettings()
-    assert (settings.stream_maxlen, settings.dlq_maxlen) == (200_000, 10_000)
+    assert (settings.stream_maxlen, settings.dlq_maxlen) == (100_000, 10_000)
     assert retention_for(stream_retention(settings), "test.other") == Retention()
