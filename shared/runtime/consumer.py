@@ -526,11 +526,17 @@ class StageRunner:
         return len(batch)
 
     async def trim_input(self) -> None:
-        """Trim the input stream to its retention: producers outside newsflow (articles.inbound)
-        do not trim what they write."""
+        """Trim articles.inbound to its retention: producers outside newsflow do not trim what
+        they write (every other stream is trimmed by its writer, on XADD)."""
+        if streams.base_of(self.input_stream) != streams.INBOUND:
+            return
         kwargs = retention_for(self.retention, self.input_stream).xadd_kwargs(int(time.time() * 1000))
-        if kwargs:
+        if not kwargs:
+            return
+        try:
             await self.client.xtrim(self.input_stream, **kwargs)
+        except ResponseError as exc:  # e.g. NOPERM: an ACL without +xtrim must not stop recovery
+            self._log.warning("could not trim the input stream", error=str(exc))
 
     async def remove_stale_consumers(self, *, idle_ms: int) -> list[str]:
         """Delete consumers idle longer than `idle_ms` that hold nothing pending."""

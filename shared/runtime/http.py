@@ -87,7 +87,6 @@ class HttpContext:
         self._buckets[key] = (tokens - 1, now)
         return True
 
-
     def _prune(self, now: float) -> None:
         """Forget clients whose bucket has refilled (idle a second or more): they start full
         anyway. If every client is active, the oldest half goes."""
