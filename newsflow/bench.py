@@ -476,6 +476,8 @@ class Services:
         env.update(
             {
                 "REDIS_URL": self.redis_url,
+                # A private benchmark run on loopback: its APIs are open on purpose.
+                "NEWSFLOW_ALLOW_ANONYMOUS": "true",
                 f"{prefix}HTTP_PORT": "0",
                 f"{prefix}LOG_FORMAT": "json",
                 f"{prefix}LOG_LEVEL": "INFO",  # the `started` line is how we know it is reading

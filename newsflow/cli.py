@@ -105,6 +105,11 @@ def run(
 
         svc = create_publish(PublishSettings())
     configure_logging(svc.settings.log_level, svc.settings.log_format, service=service.value)
+    if service is not ServiceName.enrich:  # enrich serves health and metrics only
+        refusal = svc.settings.anonymous_refusal(service.value)
+        if refusal is not None:
+            typer.echo(f"newsflow run {service.value}: refusing to start: {refusal}", err=True)
+            raise typer.Exit(2)
     asyncio.run(run_service(svc, http_port=http_port))
 
 

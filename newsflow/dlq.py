@@ -124,7 +124,7 @@ def describe(entry: DeadLetterEntry) -> dict[str, Any]:
     if "payload_encoding" in entry.fields:
         doc["payload_encoding"] = entry.fields["payload_encoding"]
     try:
-        doc["payload"] = {k: _readable(v) for k, v in original_fields(entry.fields).items()}
+        doc["payload"] = {k: _readable(v) for k, v in original_fields(entry.fields, allow_head=True).items()}
     except DeadLetterError as exc:
         doc["payload"] = entry.fields.get("payload")
         doc["payload_error"] = str(exc)

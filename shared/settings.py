@@ -54,6 +54,34 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("NEWSFLOW_PUBLIC_BASE_URL"),
         description="Base of article URIs in ninjs, feeds and related links.",
     )
+    stream_maxlen: int = Field(
+        100_000,
+        ge=1_000,
+        validation_alias=AliasChoices("NEWSFLOW_STREAM_MAXLEN"),
+        description=(
+            "Approximate entries kept per partition of articles.inbound, articles.raw and "
+            "articles.tagged (XADD MAXLEN ~). A consumer lagging further behind loses entries."
+        ),
+    )
+    dlq_maxlen: int = Field(
+        10_000,
+        ge=100,
+        validation_alias=AliasChoices("NEWSFLOW_DLQ_MAXLEN"),
+        description=(
+            "Approximate entries kept in articles.dlq and each webhook DLQ (XADD MAXLEN ~); a dead "
+            "letter is at most about 66 KiB."
+        ),
+    )
+    redis_max_connections: int = Field(
+        20,
+        ge=2,
+        le=10_000,
+        validation_alias=AliasChoices("NEWSFLOW_REDIS_MAX_CONNECTIONS"),
+        description=(
+            "Connections in the service's own Redis pool (FastStream's subscriber has its own); "
+            "a request waits up to 10 s for a free one, then answers 503."
+        ),
+    )
     batch_size: int = Field(100, ge=1, le=10_000, description="Entries read per XREADGROUP.")
     poll_interval_ms: int = Field(100, ge=1, description="XREADGROUP BLOCK time in milliseconds.")
     max_deliveries: int = Field(
@@ -81,7 +109,20 @@ class ServiceSettings(BaseSettings):
         0, ge=0, le=65535, description="Port of the health/metrics/API server; 0 disables it."
     )
     api_tokens: SecretStr | None = Field(
-        None, description="Comma-separated bearer tokens; when set, API endpoints require one."
+        None,
+        description=(
+            "Comma-separated bearer tokens; when set, API endpoints require one. An entry "
+            "`token:source1|source2` may write and withdraw only those sources' articles; a bare "
+            "token may write any source."
+        ),
+    )
+    allow_anonymous: bool = Field(
+        False,
+        validation_alias=AliasChoices("NEWSFLOW_ALLOW_ANONYMOUS"),
+        description=(
+            "`newsflow run ingest|publish` refuses to start without API tokens unless this is true "
+            "(an API open to anyone on the network must be a decision, not a default)."
+        ),
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: LogFormat = Field("auto", description="json, console, or auto (console on a terminal).")
@@ -109,7 +150,28 @@ class ServiceSettings(BaseSettings):
         scheme, sep, rest = self.redis_url.partition("://")
         return f"{scheme.removesuffix('+cluster')}{sep}{rest}"
 
-    def token_set(self) -> frozenset[str]:
+    def token_scopes(self) -> dict[str, frozenset[str] | None]:
+        """Each token and the sources it may write; None means any source."""
         if self.api_tokens is None:
-            return frozenset()
-        return frozenset(t.strip() for t in self.api_tokens.get_secret_value().split(",") if t.strip())
+            return {}
+        scopes: dict[str, frozenset[str] | None] = {}
+        for entry in self.api_tokens.get_secret_value().split(","):
+            token, sep, sources = entry.strip().partition(":")
+            if not token.strip():
+                continue
+            named = frozenset(s.strip() for s in sources.split("|") if s.strip())
+            scopes[token.strip()] = named if sep else None
+        return scopes
+
+    def token_set(self) -> frozenset[str]:
+        return frozenset(self.token_scopes())
+
+    def anonymous_refusal(self, service: str) -> str | None:
+        """Why `service` must not start as configured, or None when it may."""
+        if self.token_set() or self.allow_anonymous:
+            return None
+        prefix = f"NEWSFLOW_{service.upper()}_"
+        return (
+            f"{service} has no API tokens, so its HTTP API would accept anyone: set "
+            f"{prefix}API_TOKENS, or NEWSFLOW_ALLOW_ANONYMOUS=true to run it open on purpose"
+        )

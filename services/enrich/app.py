@@ -15,7 +15,7 @@ from services.enrich.same_story import SameStoryIndex
 from services.enrich.settings import Settings
 from services.enrich.stages import EnrichStage, RelatedIndexStage
 from shared import streams
-from shared.runtime.consumer import Retention
+from shared.runtime.retention import stream_retention
 from shared.runtime.service import Consumer, Runtime, Service
 
 
@@ -74,5 +74,5 @@ def create_service(
         name="enrich",
         settings=settings,
         make_consumers=make_consumers,
-        retention={streams.DLQ: Retention()},
+        retention=stream_retention(settings),
     )

@@ -57,6 +57,21 @@ class EnrichSettings(ServiceSettings):
         description="Estimated Jaccard similarity of word 3-grams at or above which two bodies are one story "
         "(chosen on `newsflow eval-same-story`).",
     )
+    max_body_chars: int = Field(
+        200_000,
+        ge=1_000,
+        description=(
+            "Longest article body in characters that is tagged; a longer one goes to the DLQ "
+            "(spaCy needs near 1 GB at 300,000 characters)."
+        ),
+    )
+    crash_marker: str | None = Field(
+        None,
+        description=(
+            "Fault injection for chaos tests: the process exits at once (as if killed for memory) on "
+            "an article whose body contains this string. Never set in production."
+        ),
+    )
     poison_marker: str | None = Field(
         None,
         description=(

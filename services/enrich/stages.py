@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -34,6 +35,9 @@ from shared.runtime.tracing import NO_TRACING, Tracing
 
 log = get_logger(__name__)
 
+# What the kernel's OOM killer leaves (128 + SIGKILL); the crash_marker fault injection exits so.
+CRASH_EXIT_CODE = 137
+
 
 class PoisonArticleError(RuntimeError):
     """Raised by fault injection (`poison_marker`), to prove retries and the DLQ work."""
@@ -60,12 +64,29 @@ class EnrichStage:
         self.settings = settings
         self.metrics = metrics
 
+    def _bounded(self, event: RawEvent | Reject) -> RawEvent | Reject:
+        """Ingest bounds the body too; this guards enrich's memory against any other producer."""
+        limit = self.settings.max_body_chars
+        if isinstance(event, Reject) or len(event.data.body) <= limit:
+            return event
+        return Reject(
+            f"the body is {len(event.data.body)} characters, over the limit of {limit}",
+            "body_too_long",
+            source=event.data.source,
+            article_id=event.article_id,
+            correlation_id=event.correlation_id,
+        )
+
     async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
-        events = decode_events(batch, RawEvent)
+        events = [self._bounded(e) for e in decode_events(batch, RawEvent)]
         usable = [e for e in events if not isinstance(e, Reject) and e.data.pubstatus is PubStatus.USABLE]
         marker = self.settings.poison_marker
         if marker and any(marker in e.data.body for e in usable):
             raise PoisonArticleError(f"article body contains the poison marker {marker!r}")
+        crash = self.settings.crash_marker
+        if crash and any(crash in e.data.body for e in usable):
+            log.error("crash marker seen: exiting at once", marker=crash)
+            os._exit(CRASH_EXIT_CODE)
         # spaCy is CPU-bound: a worker thread keeps the loop free for health checks and heartbeats.
         tagged = await asyncio.to_thread(
             self.tagger.tag, [e.data for e in usable], batch_size=self.settings.nlp_batch_size

@@ -14,7 +14,7 @@ from __future__ import annotations
 import codecs
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from services.ingest.extraction import HtmlWorkers
 from services.ingest.logic import Code, Duplicate, FieldError, Rejection
 from services.ingest.settings import IngestSettings
 from services.ingest.stages import Decision, Submission, commit_direct, decide
@@ -47,8 +48,9 @@ MAX_BATCH_ITEMS: Final = 1000
 # A batch may hold MAX_BATCH_ITEMS articles of max_payload_bytes each, but never more than this
 # many bytes in memory at once (32 MiB), unless one article alone is allowed to be larger.
 MAX_BATCH_BYTES: Final = 32 * 1024 * 1024
-# Oversize bodies are not stored whole: the dead letter keeps this many leading bytes (64 KiB).
-DEAD_LETTER_HEAD_BYTES: Final = 64 * 1024
+# Oversize bodies are not stored whole: the dead letter keeps this many leading bytes (63 KiB,
+# so that with the entry's other fields the JSON stays under deadletter.PAYLOAD_HEAD_BYTES).
+DEAD_LETTER_HEAD_BYTES: Final = 63 * 1024
 # `Submission.source` of HTTP payloads; an InboundArticle's own `source` field takes precedence.
 HTTP_SOURCE: Final = "http"
 CORRELATION_HEADER: Final = "X-Correlation-ID"
@@ -69,6 +71,8 @@ _UTF8_CHARSETS: Final = frozenset({"utf-8", "utf8", "us-ascii"})
 # Batch-level rejection codes; item-level codes are `Code` values, from the shared parser.
 NOT_AN_ARRAY: Final = "not_an_array"
 TOO_MANY_ITEMS: Final = "too_many_items"
+TOO_DEEP: Final = "too_deep"
+SOURCE_NOT_ALLOWED: Final = "source_not_allowed"
 
 # Codes whose `Rejection.fields` name the invalid fields precisely (pydantic errors, URLs, dates,
 # language); for the others the answer names the field the code concerns, with the reason.
@@ -88,13 +92,19 @@ _FIELD_OF_CODE: Final = {
     Code.TITLE_TOO_LONG: "title",
     Code.MISSING_BODY: "body",
     Code.BODY_TOO_SHORT: "body",
+    Code.BODY_TOO_LONG: "body",
     Code.TOO_MANY_LINKS: "related",
     Code.UNPARSEABLE_DATE: "published_at",
     Code.DATE_TOO_OLD: "published_at",
     Code.FUTURE_DATE: "published_at",
     Code.INVALID_URL: "url",
 }
-_UNAVAILABLE: Final = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# A full Redis (OOM, maxmemory reached) wrote nothing of the transaction: as safe to resend.
+_UNAVAILABLE: Final = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.OutOfMemoryError,
+)
 
 
 # --- bodies (the receipts are built from these models, so the document cannot drift from them;
@@ -237,10 +247,34 @@ def _correlation_id(request: Request) -> str | None:
     return value if _CORRELATION_ID.fullmatch(value) else None
 
 
-def _split_batch(body: bytes, media: str) -> list[bytes] | Rejection:
-    """The batch's items as single-article payloads, for `decide` to judge one by one."""
+@dataclass(frozen=True, slots=True)
+class _TooMany:
+    count: int  # the items counted, before any per-item work
+
+
+_LINE: Final = re.compile(rb"[^\r\n]+")
+
+
+def _ndjson_lines(body: bytes) -> Iterator[bytes]:
+    """Non-blank lines, one at a time (a list of every line could be a million objects)."""
+    for match in _LINE.finditer(body):
+        stripped = match[0].strip()
+        if stripped:
+            yield stripped
+
+
+def _split_batch(body: bytes, media: str) -> list[bytes] | Rejection | _TooMany:
+    """The batch's items as single-article payloads, for `decide` to judge one by one.
+
+    The items are counted before any is copied or re-encoded, so a batch of a million tiny
+    items costs one parse, not a million payloads.
+    """
     if media == NDJSON:
-        items = [line.strip() for line in body.splitlines() if line.strip()]
+        items: list[bytes] = []
+        for line in _ndjson_lines(body):
+            if len(items) == MAX_BATCH_ITEMS:
+                return _TooMany(sum(1 for _ in _ndjson_lines(body)))
+            items.append(line)
     else:
         try:
             document: Any = orjson.loads(body.removeprefix(codecs.BOM_UTF8))
@@ -249,7 +283,13 @@ def _split_batch(body: bytes, media: str) -> list[bytes] | Rejection:
         if not isinstance(document, list):
             kind = type(document).__name__
             return Rejection(NOT_AN_ARRAY, f"a JSON batch must be an array of articles, not a {kind}")
-        items = [orjson.dumps(item) for item in document]
+        if len(document) > MAX_BATCH_ITEMS:
+            return _TooMany(len(document))
+        try:
+            items = [orjson.dumps(item) for item in document]
+        except orjson.JSONEncodeError as exc:
+            # orjson re-encodes at most 254 levels deep; no article is nested like that.
+            return Rejection(TOO_DEEP, f"an item of the batch is nested too deeply: {exc}")
     if not items:
         return Rejection(Code.EMPTY, "the batch has no articles")
     return items
@@ -293,15 +333,49 @@ def _unsupported(request: Request, supported: Sequence[str]) -> Response:
     return response
 
 
+def _forbidden(decision: Decision, allowed: frozenset[str] | None) -> bool:
+    """An article (or withdrawal) for a source the request's token does not hold."""
+    event = decision.event
+    return allowed is not None and event is not None and event.data.source not in allowed
+
+
+def _forbidden_reason(source: str, allowed: frozenset[str]) -> str:
+    held = ", ".join(sorted(allowed)) or "none"
+    return f"this token may not write articles of source {source!r} (it holds: {held})"
+
+
+def _forbidden_problem(source: str, allowed: frozenset[str] | None) -> Response:
+    log.info("http article forbidden", source=source)
+    return _problem(403, "Forbidden", SOURCE_NOT_ALLOWED, _forbidden_reason(source, allowed or frozenset()))
+
+
+def _scoped(decision: Decision, allowed: frozenset[str] | None) -> Decision:
+    """A batch item for a source the token does not hold, as a rejection (nothing is written)."""
+    if not _forbidden(decision, allowed):
+        return decision
+    assert decision.event is not None
+    assert allowed is not None
+    source = decision.event.data.source
+    reject = Reject(
+        _forbidden_reason(source, allowed),
+        SOURCE_NOT_ALLOWED,
+        source=source,
+        article_id=decision.event.article_id,
+    )
+    return Decision(decision.submission, reject, Rejection(SOURCE_NOT_ALLOWED, reject.reason))
+
+
 def _unavailable(exc: Exception) -> Response:
     log.warning("redis unavailable", error=repr(exc))
-    response = _problem(
-        503,
-        "Service Unavailable",
-        "redis_unavailable",
-        "the store is unreachable, so the outcome is unknown; resending is safe "
-        "(an article that was stored comes back as a duplicate)",
-    )
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        code, detail = "redis_full", "the store is full, so nothing was stored; resend later"
+    else:
+        code, detail = (
+            "redis_unavailable",
+            "the store is unreachable, so the outcome is unknown; resending is safe "
+            "(an article that was stored comes back as a duplicate)",
+        )
+    response = _problem(503, "Service Unavailable", code, detail)
     response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response
 
@@ -319,7 +393,7 @@ async def _refuse(
     """A whole request refused after its body was read: dead-lettered, then a problem answer."""
     decision = Decision(sub, Reject(reason, code, source=sub.source), Rejection(code, reason))
     try:
-        await commit_direct(ctx.client, [decision])
+        await commit_direct(ctx.client, [decision], retention=ctx.retention)
     except _UNAVAILABLE as exc:
         return _unavailable(exc)
     _count(ctx, [decision])
@@ -350,8 +424,11 @@ def batch_limit_bytes(settings: IngestSettings) -> int:
     )
 
 
-def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
-    """The ingest API routes; `ctx` supplies Redis, metrics, bearer tokens and the rate limit."""
+def make_routes(
+    ctx: HttpContext, settings: IngestSettings, html: HtmlWorkers | None = None
+) -> list[BaseRoute]:
+    """The ingest API routes; `ctx` supplies Redis, metrics, bearer tokens and the rate limit,
+    `html` the worker processes that extract HTML pages (None: inline, for tests)."""
     batch_limit = batch_limit_bytes(settings)
     document = build_openapi(settings, auth_required=bool(ctx.tokens))
     document_json = orjson.dumps(document)
@@ -371,8 +448,12 @@ def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
             correlation_id=_correlation_id(request),
         )
         try:
-            [decision] = await decide(ctx.client, [sub], settings)
-            await commit_direct(ctx.client, [decision])
+            [decision] = await decide(ctx.client, [sub], settings, html=html)
+            allowed = ctx.sources_of(request)
+            if _forbidden(decision, allowed):
+                assert decision.event is not None
+                return _forbidden_problem(decision.event.data.source, allowed)
+            await commit_direct(ctx.client, [decision], retention=ctx.retention)
         except _UNAVAILABLE as exc:
             return _unavailable(exc)
         _count(ctx, [decision])
@@ -412,6 +493,18 @@ def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
             return await _refuse_oversize(ctx, request, body, batch_limit)
         content_type = request.headers.get("content-type")
         items = _split_batch(body, media)
+        if isinstance(items, _TooMany):
+            head = _utf8_prefix(body[:DEAD_LETTER_HEAD_BYTES])
+            return await _refuse(
+                ctx,
+                Submission(head, content_type, HTTP_SOURCE),
+                status=413,
+                title="Content Too Large",
+                code=TOO_MANY_ITEMS,
+                reason=f"the batch has {items.count} articles, over the limit of {MAX_BATCH_ITEMS}; "
+                f"this dead letter keeps only the first {len(head)} bytes",
+                max_items=MAX_BATCH_ITEMS,
+            )
         if isinstance(items, Rejection):
             reason = items.reason
             if len(body) > settings.max_payload_bytes:
@@ -427,23 +520,13 @@ def make_routes(ctx: HttpContext, settings: IngestSettings) -> list[BaseRoute]:
                 reason=reason,
                 errors=[],
             )
-        if len(items) > MAX_BATCH_ITEMS:
-            head = _utf8_prefix(body[:DEAD_LETTER_HEAD_BYTES])
-            return await _refuse(
-                ctx,
-                Submission(head, content_type, HTTP_SOURCE),
-                status=413,
-                title="Content Too Large",
-                code=TOO_MANY_ITEMS,
-                reason=f"the batch has {len(items)} articles, over the limit of {MAX_BATCH_ITEMS}; "
-                f"this dead letter keeps only the first {len(head)} bytes",
-                max_items=MAX_BATCH_ITEMS,
-            )
         correlation_id = _correlation_id(request)
         subs = [Submission(item, JSON, HTTP_SOURCE, correlation_id=correlation_id) for item in items]
         try:
-            decisions = await decide(ctx.client, subs, settings)
-            await commit_direct(ctx.client, decisions)
+            decisions = await decide(ctx.client, subs, settings, html=html)
+            allowed = ctx.sources_of(request)
+            decisions = [_scoped(d, allowed) for d in decisions]
+            await commit_direct(ctx.client, decisions, retention=ctx.retention)
         except _UNAVAILABLE as exc:
             return _unavailable(exc)
         _count(ctx, decisions)
@@ -649,6 +732,17 @@ def build_openapi(settings: IngestSettings, *, auth_required: bool = True) -> di
                 "invalid field. The payload is stored in articles.dlq."
             ),
             **guard,
+            **(
+                {
+                    "403": _problem_response(
+                        "The token is bound to sources (`token:source1|source2`) and the "
+                        "article's source is not one of them (`source_not_allowed`); nothing is "
+                        "stored. (In a batch such an item is rejected instead.)"
+                    )
+                }
+                if auth_required
+                else {}
+            ),
         },
     }
     batch = {

@@ -5,24 +5,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.ingest import api
+from services.ingest.extraction import HtmlWorkers
 from services.ingest.settings import Settings
 from services.ingest.stages import IngestStage
 from shared import streams
-from shared.runtime.consumer import Retention
+from shared.runtime.retention import stream_retention
 from shared.runtime.service import Consumer, Runtime, Service
 
 
 def create_service(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
+    # One set of HTML worker processes for the stream and the API; started with the consumers.
+    html = HtmlWorkers(
+        processes=settings.html_workers,
+        time_limit_s=settings.html_time_limit_s,
+        memory_limit_bytes=settings.html_memory_limit_mb * 2**20,
+    )
 
     async def make_consumers(rt: Runtime) -> Sequence[Consumer]:
-        return [Consumer(streams.INBOUND, streams.INGEST_GROUP, IngestStage(rt.client, settings, rt.tracing))]
+        await html.start()
+        stage = IngestStage(rt.client, settings, rt.tracing, html)
+        return [Consumer(streams.INBOUND, streams.INGEST_GROUP, stage)]
 
     return Service(
         name="ingest",
         settings=settings,
         make_consumers=make_consumers,
-        make_routes=lambda ctx, _consumers: api.make_routes(ctx, settings),
-        retention={streams.DLQ: Retention()},
+        make_routes=lambda ctx, _consumers: api.make_routes(ctx, settings, html),
+        retention=stream_retention(settings),
         rate_limit_per_s=settings.rate_limit_per_s,
     )

@@ -46,6 +46,8 @@ class Code(StrEnum):
     TITLE_TOO_LONG = "title_too_long"
     MISSING_BODY = "missing_body"
     BODY_TOO_SHORT = "body_too_short"
+    BODY_TOO_LONG = "body_too_long"
+    TOO_COMPLEX = "too_complex"
     UNPARSEABLE_DATE = "unparseable_date"
     FUTURE_DATE = "future_date"
     DATE_TOO_OLD = "date_too_old"

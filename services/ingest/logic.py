@@ -77,6 +77,9 @@ class Draft(ArticleContent):
 
 # --- parsing -------------------------------------------------------------------------------------
 
+# Characters of body text; spaCy's memory grows with it (near 1 GB at 300,000 characters).
+DEFAULT_MAX_BODY_CHARS: Final = 200_000
+
 
 def parse_payload(
     payload: bytes | str,
@@ -88,12 +91,14 @@ def parse_payload(
     max_future: timedelta = timedelta(hours=48),
     filename: str | None = None,
     policy: SourcePolicy = NO_POLICY,
+    max_body_chars: int = DEFAULT_MAX_BODY_CHARS,
 ) -> Draft | Rejection:
     """Parse one article (a JSON payload is ONE InboundArticle object) into a `Draft`.
 
     `max_bytes` bounds the UTF-8 payload size in bytes; `max_future` is how far past
     `received_at` a publication date may lie (embargoes, clock skew) before it is refused.
     `policy` gives each source's time zone (for zone-less dates) and default urgency.
+    `max_body_chars` bounds the extracted body in characters (what enrich's NLP costs).
     """
     if isinstance(payload, str):
         try:
@@ -126,6 +131,12 @@ def parse_payload(
         extracted = parse_text(text)
     if isinstance(extracted, Rejection):
         return extracted
+    body_chars = len(extracted.body or "")
+    if body_chars > max_body_chars:
+        return Rejection(
+            Code.BODY_TOO_LONG,
+            f"the body is {body_chars} characters, over the limit of {max_body_chars}",
+        )
     return _draft(extracted, source=source, received_at=received_at, max_future=max_future, policy=policy)
 
 

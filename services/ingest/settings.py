@@ -25,6 +25,25 @@ class IngestSettings(ServiceSettings):
     rate_limit_per_s: float = Field(
         200.0, gt=0, description="HTTP requests per second per client before 429."
     )
+    max_body_chars: int = Field(
+        200_000,
+        ge=1_000,
+        description="Longest article body in characters, after extraction; longer ones are rejected.",
+    )
+    html_workers: int = Field(
+        1, ge=1, le=64, description="Worker processes that extract HTML pages (about 80 MB each)."
+    )
+    html_time_limit_s: float = Field(
+        5.0, gt=0, description="Seconds one HTML page may take to extract before `too_complex`."
+    )
+    html_memory_limit_mb: int = Field(
+        1024,
+        ge=256,
+        description=(
+            "Address space of an HTML worker in MiB (RLIMIT_AS); a page needing more is `too_complex`."
+        ),
+    )
+
     default_timezone: str | None = Field(
         None,
         description="IANA zone (e.g. Europe/London) of zone-less source dates; unset leaves them zone-less.",

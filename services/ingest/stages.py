@@ -5,12 +5,14 @@ All three ways in go through `decide`, so validation, identity and versioning ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
 
+from services.ingest.extraction import HtmlWorkers, ParseJob, parse_all
 from services.ingest.logic import (
     Accepted,
     Draft,
@@ -18,13 +20,23 @@ from services.ingest.logic import (
     LedgerEntry,
     Rejection,
     assign_version,
-    parse_payload,
 )
 from services.ingest.settings import IngestSettings
 from shared import streams, wire
 from shared.events import EventType, PubStatus, RawEvent, new_event_id
 from shared.logging import get_logger
-from shared.runtime.consumer import Delivery, Emit, Outcome, Output, Reject, Skip, Writes, dead_letter_fields
+from shared.runtime.consumer import (
+    Delivery,
+    Emit,
+    Outcome,
+    Output,
+    Reject,
+    Retention,
+    Skip,
+    Writes,
+    dead_letter_fields,
+    retention_for,
+)
 from shared.runtime.tracing import NO_TRACING, Tracing
 from shared.wire import text_fields
 
@@ -102,22 +114,28 @@ async def decide(
     submissions: Sequence[Submission],
     settings: IngestSettings,
     tracing: Tracing | None = None,
+    html: HtmlWorkers | None = None,
 ) -> list[Decision]:
-    """Parse, validate and version a batch; one ledger read for the whole batch."""
+    """Parse, validate and version a batch; one ledger read for the whole batch.
+
+    HTML pages are extracted in `html`'s worker processes when given (services), else inline (CLI).
+    """
     received_at = datetime.now(UTC)
-    parsed: list[Draft | Rejection] = [
-        parse_payload(
+    jobs = [
+        ParseJob(
             sub.payload,
             sub.content_type,
-            source=sub.source,
-            received_at=received_at,
+            sub.source,
+            received_at,
             max_bytes=settings.max_payload_bytes,
             max_future=timedelta(hours=settings.max_future_hours),
+            max_body_chars=settings.max_body_chars,
             filename=sub.filename,
             policy=settings.source_policy(),
         )
         for sub in submissions
     ]
+    parsed: list[Draft | Rejection] = await parse_all(jobs, html)
     ledger = await read_ledger(client, [p.article_id for p in parsed if isinstance(p, Draft)], settings)
 
     decisions: list[Decision] = []
@@ -195,37 +213,51 @@ class IngestStage:
     name = "ingest"
 
     def __init__(
-        self, client: aioredis.Redis, settings: IngestSettings, tracing: Tracing | None = None
+        self,
+        client: aioredis.Redis,
+        settings: IngestSettings,
+        tracing: Tracing | None = None,
+        html: HtmlWorkers | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.tracing = tracing
+        self.html = html
 
     async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
         decisions = await decide(
-            self.client, [submission_from_entry(d) for d in batch], self.settings, self.tracing
+            self.client, [submission_from_entry(d) for d in batch], self.settings, self.tracing, self.html
         )
         return [d.outcome for d in decisions]
 
 
 async def commit_direct(
-    client: aioredis.Redis, decisions: Sequence[Decision], *, stage: str = "ingest"
+    client: aioredis.Redis,
+    decisions: Sequence[Decision],
+    *,
+    stage: str = "ingest",
+    retention: Mapping[str, Retention] | None = None,
 ) -> None:
     """Write decisions that did not come from a stream (HTTP, CLI): events, ledger and dead letters.
 
     Returns once Redis has acknowledged the transaction, so an HTTP 202 means the event is stored.
+    `retention` trims the streams written, as the stage runner does for the stream's entries.
     """
+    bounds = retention or {}
+    now_ms = int(time.time() * 1000)
     writes = Writes()
     for decision in decisions:
         outcome = decision.outcome
         if isinstance(outcome, Emit):
             for output in outcome.outputs:
-                writes.add(output.stream, "xadd", output.stream, output.fields)
+                trim = retention_for(bounds, output.stream).xadd_kwargs(now_ms)
+                writes.add(output.stream, "xadd", output.stream, output.fields, **trim)
             for key, hash_field, value in outcome.hset:
                 writes.add(key, "hset", key, hash_field, value)
         elif isinstance(outcome, Reject):
             letter = dead_letter_for_submission(decision.submission, outcome, stage)
-            writes.add(streams.DLQ, "xadd", streams.DLQ, letter)
+            trim = retention_for(bounds, streams.DLQ).xadd_kwargs(now_ms)
+            writes.add(streams.DLQ, "xadd", streams.DLQ, letter, **trim)
     await writes.commit(client)
 
 

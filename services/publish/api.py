@@ -33,6 +33,7 @@ from services.publish.listing import (
     PublishIndex,
     rfc3339,
 )
+from services.publish.live import LiveFeed
 from services.publish.logic import article_uri, to_ninjs
 from services.publish.settings import PublishSettings
 from shared import streams, wire
@@ -278,10 +279,19 @@ async def last_entry_id(client: aioredis.Redis) -> str:
 
 
 async def event_stream(
-    client: aioredis.Redis, start_id: str, *, limit: int | None, heartbeat_s: float
+    client: aioredis.Redis,
+    start_id: str,
+    *,
+    limit: int | None,
+    heartbeat_s: float,
+    feed: LiveFeed | None = None,
 ) -> AsyncIterator[bytes]:
     """SSE bytes for entries after `start_id`; ends after `limit` events, on a Redis failure (the
-    client resumes with Last-Event-ID), or when cancelled because the client went away."""
+    client resumes with Last-Event-ID), or when cancelled because the client went away.
+
+    With `feed` (the service's shared reader) this client's reads never block, so it holds a
+    pooled connection only for a moment; without, it blocks on its own XREAD.
+    """
     last = start_id
     sent = 0
     block_ms = max(1, int(heartbeat_s * 1000))
@@ -289,10 +299,13 @@ async def event_stream(
     try:
         while limit is None or sent < limit:
             count = SSE_READ_COUNT if limit is None else min(SSE_READ_COUNT, limit - sent)
-            reply = await client.xread({streams.PUBLISHED: last}, count=count, block=block_ms)
+            ticket = feed.ticket() if feed is not None else None
+            block = None if feed is not None else block_ms
+            reply = await client.xread({streams.PUBLISHED: last}, count=count, block=block)
             entries = _stream_entries(reply)
             if not entries:
-                yield b": heartbeat\n\n"
+                if feed is None or ticket is None or not await feed.wait(ticket, heartbeat_s):
+                    yield b": heartbeat\n\n"
                 continue
             for entry_id, raw in entries:
                 last = as_text(entry_id)
@@ -334,6 +347,7 @@ def make_routes(
 ) -> list[BaseRoute]:
     """The public read API; `heartbeat_s` is the live feed's idle heartbeat in seconds."""
     index = PublishIndex(ctx.client)
+    feed = LiveFeed(ctx.client, max_clients=settings.max_sse_clients, block_s=heartbeat_s)
     base_url = settings.public_base_url.rstrip("/")
 
     async def get_article(request: Request) -> Response:
@@ -405,11 +419,29 @@ def make_routes(
             start = parse_stream_id(resume)
         except ValueError as exc:
             return _bad_request(str(exc))
-        if start == "$":
-            # Resolved now, before the response starts, so nothing written after connect is missed.
-            start = await last_entry_id(ctx.client)
+        if not feed.join():
+            response = problem(
+                503, "Service Unavailable", f"the live feed serves at most {feed.max_clients} clients"
+            )
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return response
+        try:
+            if start == "$":
+                # Resolved now, before the response starts, so nothing written after connect is missed.
+                start = await last_entry_id(ctx.client)
+        except BaseException:
+            feed.leave()
+            raise
+
+        async def stream() -> AsyncIterator[bytes]:
+            async with feed.member():
+                async for chunk in event_stream(
+                    ctx.client, start, limit=limit, heartbeat_s=heartbeat_s, feed=feed
+                ):
+                    yield chunk
+
         return StreamingResponse(
-            event_stream(ctx.client, start, limit=limit, heartbeat_s=heartbeat_s),
+            stream(),
             media_type=EVENT_STREAM_MEDIA_TYPE,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -435,7 +467,8 @@ def make_routes(
             page.records,
             feed_id=feed_id,
             title=title,
-            self_url=str(request.url),
+            # From the public base URL, never the request's Host header (which the client chose).
+            self_url=feed_id,
             base_url=base_url,
             now_ms=int(time.time() * 1000),
         )

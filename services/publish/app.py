@@ -12,6 +12,7 @@ from services.publish.settings import Settings
 from services.publish.stages import PublishIndexStage, PublishStage, webhook_consumers
 from shared import streams
 from shared.runtime.consumer import Retention
+from shared.runtime.retention import stream_retention
 from shared.runtime.service import Consumer, Runtime, Service
 
 
@@ -53,8 +54,9 @@ def create_service(settings: Settings | None = None) -> Service:
         make_consumers=make_consumers,
         make_routes=lambda ctx, _: [*api.make_routes(ctx, settings), *make_entity_routes(ctx, settings)],
         background=release_embargoes,
+        rate_limit_per_s=settings.rate_limit_per_s,
         retention={
+            **stream_retention(settings),
             streams.PUBLISHED: published_retention,
-            streams.DLQ: Retention(),
         },
     )

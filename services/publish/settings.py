@@ -27,6 +27,12 @@ class PublishSettings(ServiceSettings):
     embargo_poll_ms: int = Field(
         100, ge=10, le=1_000, description="How often each replica looks for embargoes due, in milliseconds."
     )
+    rate_limit_per_s: float = Field(
+        200.0, gt=0, description="HTTP requests per second per client before 429."
+    )
+    max_sse_clients: int = Field(
+        1_000, ge=1, description="Live feed (GET /v1/events) clients per process; past it, 503."
+    )
     webhooks_path: Path | None = Field(
         None, description="YAML/JSON list of webhook subscribers (url, secret env var, filter)."
     )

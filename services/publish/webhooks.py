@@ -407,19 +407,28 @@ class Deliverer:
             EVENT_TYPE_HEADER: event_type,
         }
         try:
-            async with self._http.stream(
-                "POST",
-                self.sub.url,
-                content=body,
-                headers=headers,
-                timeout=self.sub.timeout_s,
-                follow_redirects=False,
-            ) as response:
+            # httpx's timeout bounds each read, not the attempt: a server dripping a byte a second
+            # would hold it forever. This bounds the whole attempt, excerpt included.
+            async with (
+                asyncio.timeout(self.sub.timeout_s),
+                self._http.stream(
+                    "POST",
+                    self.sub.url,
+                    content=body,
+                    headers=headers,
+                    timeout=self.sub.timeout_s,
+                    follow_redirects=False,
+                ) as response,
+            ):
                 status = response.status_code
                 if 200 <= status < 300:
                     return DeliveryResult(delivered=True, attempts=attempt, status=status)
                 excerpt = await _read_excerpt(response)
                 retry_after = _retry_after_s(response)
+        except TimeoutError:
+            error = f"timeout (the attempt took over {self.sub.timeout_s:g} s)"
+            self._log.warning("webhook attempt failed", event_id=event_id, attempt=attempt, error=error)
+            return DeliveryResult(delivered=False, attempts=attempt, error=error)
         except httpx.TimeoutException as exc:
             error = f"timeout ({type(exc).__name__})"
             self._log.warning("webhook attempt failed", event_id=event_id, attempt=attempt, error=error)

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import ResponseError, WatchError
+from redis.exceptions import OutOfMemoryError, ResponseError, WatchError
 
 from shared import deadletter, streams, wire
 from shared.logging import get_logger
@@ -153,6 +153,11 @@ class Stage(Protocol):
         ...
 
 
+# Seconds between commit attempts while Redis answers OOM: 0.1 doubling to 5.
+OOM_RETRY_BASE_S = 0.1
+OOM_RETRY_CAP_S = 5.0
+
+
 @dataclass(frozen=True, slots=True)
 class Retention:
     """How an output stream is trimmed on every XADD; both None keeps everything."""
@@ -173,6 +178,18 @@ class Retention:
         if self.maxlen is not None:
             return ["MAXLEN", "~", str(self.maxlen)]
         return []
+
+
+def retention_for(retention: Mapping[str, Retention], stream: str) -> Retention:
+    """The stream's own entry, else its logical stream's, else its prefix's; none keeps all."""
+    if stream in retention:
+        return retention[stream]
+    base = streams.base_of(stream)
+    if base in retention:
+        return retention[base]
+    if stream.startswith(streams.WEBHOOK_DLQ_PREFIX) and streams.WEBHOOK_DLQ_PREFIX in retention:
+        return retention[streams.WEBHOOK_DLQ_PREFIX]
+    return Retention()
 
 
 @dataclass(slots=True)
@@ -317,16 +334,24 @@ class Writes:
 
 
 async def commit_fresh(
-    client: aioredis.Redis, plan: Callable[[], Awaitable[Writes]], *, last_key: str | None = None
+    client: aioredis.Redis,
+    plan: Callable[[], Awaitable[Writes]],
+    *,
+    last_key: str | None = None,
+    commit: Callable[[Writes], Awaitable[Any]] | None = None,
 ) -> bool:
     """Commit what `plan` returns, planning again while what it read goes stale in between.
 
-    False when it was still stale after `MAX_STALE_RETRIES` plans (nothing written then).
+    `commit` replaces the plain `Writes.commit` (the runner's waits out a full Redis). False
+    when it was still stale after `MAX_STALE_RETRIES` plans (nothing written then).
     """
     for _ in range(MAX_STALE_RETRIES):
         writes = await plan()
         try:
-            await writes.commit(client, last_key=last_key)
+            if commit is not None:
+                await commit(writes)
+            else:
+                await writes.commit(client, last_key=last_key)
         except StaleReadError as exc:
             # Another writer changed what the plan read: plan again from the new state.
             log.debug("state changed under a plan; planning again", key=str(exc))
@@ -391,16 +416,22 @@ class StageRunner:
         self.last_handled = time.monotonic()
         started = time.perf_counter()
         report = BatchReport()
+        # An entry delivered more often than allowed may be one that kills the process (its
+        # Retry was never committed): it goes to the DLQ without running the stage again.
+        spent = [d for d in batch if d.delivery_count > self.max_deliveries]
+        fresh = [d for d in batch if d.delivery_count <= self.max_deliveries]
+        not_run = [Retry(error=f"delivered {d.delivery_count} times; not run again") for d in spent]
 
         async def plan_batch() -> Writes:
             nonlocal report
-            report, writes = self.plan(batch, await self.process(batch))
+            outcomes = await self.process(fresh) if fresh else []
+            report, writes = self.plan([*fresh, *spent], [*outcomes, *not_run])
             return writes
 
-        if not await commit_fresh(self.client, plan_batch, last_key=self.input_stream):
+        if not await commit_fresh(self.client, plan_batch, last_key=self.input_stream, commit=self._commit):
             error = f"state changed under the batch {MAX_STALE_RETRIES} times"
             report, writes = self.plan(batch, [Retry(error) for _ in batch])
-            await writes.commit(self.client, last_key=self.input_stream)
+            await self._commit(writes)
         report.duration_s = time.perf_counter() - started
         self._log_report(report)
         if self.observer is not None:
@@ -440,10 +471,23 @@ class StageRunner:
             writes.reads.clear()  # nothing is written, so nothing read can be stale
         return report, writes
 
+    async def _commit(self, writes: Writes) -> None:
+        """Commit, waiting out a full Redis (OOM: the transaction wrote nothing) rather than
+        letting the entries' delivery counts run up to the dead-letter stream."""
+        delay_s = OOM_RETRY_BASE_S
+        while True:
+            try:
+                await writes.commit(self.client, last_key=self.input_stream)
+                return
+            except OutOfMemoryError as exc:
+                self._log.warning("redis is full; retrying the commit", retry_in_s=delay_s, error=str(exc))
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, OOM_RETRY_CAP_S)
+
     def _queue_emit(self, writes: Writes, outcome: Emit, now_ms: int) -> None:
         guard = outcome.guard
         for output in outcome.outputs:
-            retention = self.retention.get(output.stream, Retention())
+            retention = retention_for(self.retention, output.stream)
             if guard is None:
                 writes.add(
                     output.stream, "xadd", output.stream, output.fields, **retention.xadd_kwargs(now_ms)
@@ -488,7 +532,7 @@ class StageRunner:
             article_id=reject.article_id if reject else None,
             correlation_id=reject.correlation_id if reject else None,
         )
-        trim_kwargs = self.retention.get(streams.DLQ, Retention()).xadd_kwargs(now_ms)
+        trim_kwargs = retention_for(self.retention, streams.DLQ).xadd_kwargs(now_ms)
         writes.add(streams.DLQ, "xadd", streams.DLQ, fields, **trim_kwargs)
 
     def _log_report(self, report: BatchReport) -> None:
@@ -535,17 +579,23 @@ class StageRunner:
         return counts
 
     async def reclaim_once(self, *, min_idle_ms: int, count: int) -> int:
-        """Take over entries idle at least `min_idle_ms` from any consumer and handle them."""
+        """Take over entries idle at least `min_idle_ms` from any consumer and handle them.
+
+        One entry per XAUTOCLAIM, handled and committed alone: an idle entry may be one that
+        killed the process with its whole batch. Claimed with its neighbours, it would raise
+        their delivery counts with each crash and take them past max_deliveries too. `count`
+        bounds the entries handled per sweep.
+        """
         start = "0-0"
         handled = 0
-        while True:
+        while handled < count:
             reply = await self.client.xautoclaim(
                 self.input_stream,
                 self.group,
                 self.consumer,
                 min_idle_ms,
                 start_id=start,
-                count=count,
+                count=1,
             )
             next_id, claimed = reply[0], reply[1]
             deleted = list(reply[2]) if len(reply) > 2 else []
@@ -567,7 +617,8 @@ class StageRunner:
                 handled += len(batch)
             start = as_text(next_id)
             if start == "0-0":
-                return handled
+                break
+        return handled
 
     async def read_new_once(self, *, count: int) -> int:
         """Read and handle new entries ('>') with our own client, without blocking.
@@ -586,6 +637,19 @@ class StageRunner:
             self._log.warning("subscriber idle: read new entries directly", count=len(batch))
             await self.handle(batch)
         return len(batch)
+
+    async def trim_input(self) -> None:
+        """Trim articles.inbound to its retention: producers outside newsflow do not trim what
+        they write (every other stream is trimmed by its writer, on XADD)."""
+        if streams.base_of(self.input_stream) != streams.INBOUND:
+            return
+        kwargs = retention_for(self.retention, self.input_stream).xadd_kwargs(int(time.time() * 1000))
+        if not kwargs:
+            return
+        try:
+            await self.client.xtrim(self.input_stream, **kwargs)
+        except ResponseError as exc:  # e.g. NOPERM: an ACL without +xtrim must not stop recovery
+            self._log.warning("could not trim the input stream", error=str(exc))
 
     async def remove_stale_consumers(self, *, idle_ms: int) -> list[str]:
         """Delete consumers idle longer than `idle_ms` that hold nothing pending."""
@@ -611,6 +675,7 @@ class StageRunner:
         """Reclaim and clean up every `interval_s` until `stop` is set; survives Redis outages."""
         while not stop.is_set():
             try:
+                await self.trim_input()
                 await self.reclaim_once(min_idle_ms=min_idle_ms, count=count)
                 if time.monotonic() - self.last_handled > min_idle_ms / 1000:
                     await self.read_new_once(count=count)

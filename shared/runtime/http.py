@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -15,9 +15,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shared.runtime.consumer import Retention
 from shared.runtime.metrics import ServiceMetrics
 
 READY_PING_TIMEOUT_S = 1.0
+# Clients remembered by the rate limit before idle ones are forgotten (about 100 bytes each).
+MAX_BUCKETS = 10_000
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -40,17 +43,33 @@ class HttpContext:
     metrics: ServiceMetrics
     groups: Sequence[tuple[str, str]]
     tokens: frozenset[str] = frozenset()
+    # Token -> the sources it may write (None: any); tokens not listed here may write any.
+    scopes: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
     rate_limit_per_s: float = 0.0
+    # The service's stream retention, for routes that write streams themselves (ingest's API).
+    retention: Mapping[str, Retention] = field(default_factory=dict)
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def authorised(self, request: Request) -> bool:
         if not self.tokens:
             return True
+        return self.bearer(request) is not None
+
+    def bearer(self, request: Request) -> str | None:
+        """The known token the request carries, compared in constant time; None if none."""
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return False
-        return any(hmac.compare_digest(token.encode(), known.encode()) for known in self.tokens)
+            return None
+        for known in self.tokens:
+            if hmac.compare_digest(token.encode(), known.encode()):
+                return known
+        return None
+
+    def sources_of(self, request: Request) -> frozenset[str] | None:
+        """The sources the request's token may write; None means any (or no tokens at all)."""
+        token = self.bearer(request)
+        return self.scopes.get(token) if token is not None else None
 
     def allow(self, request: Request) -> bool:
         """Token bucket per client address; capacity is one second's worth of requests."""
@@ -58,6 +77,8 @@ class HttpContext:
             return True
         key = request.client.host if request.client else "unknown"
         now = time.monotonic()
+        if len(self._buckets) >= MAX_BUCKETS and key not in self._buckets:
+            self._prune(now)
         tokens, last = self._buckets.get(key, (self.rate_limit_per_s, now))
         tokens = min(self.rate_limit_per_s, tokens + (now - last) * self.rate_limit_per_s)
         if tokens < 1:
@@ -65,6 +86,17 @@ class HttpContext:
             return False
         self._buckets[key] = (tokens - 1, now)
         return True
+
+    def _prune(self, now: float) -> None:
+        """Forget clients whose bucket has refilled (idle a second or more): they start full
+        anyway. If every client is active, the oldest half goes."""
+        idle = [k for k, (_, last) in self._buckets.items() if now - last >= 1.0]
+        for key in idle:
+            del self._buckets[key]
+        if len(self._buckets) >= MAX_BUCKETS:
+            by_age = sorted(self._buckets, key=lambda k: self._buckets[k][1])
+            for key in by_age[: len(by_age) // 2]:
+                del self._buckets[key]
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -74,14 +106,15 @@ def guarded(ctx: HttpContext, handler: Handler) -> Handler:
     """Bearer token (when configured) and rate limit in front of a public endpoint."""
 
     async def wrapper(request: Request) -> Response:
-        if not ctx.authorised(request):
-            response = problem(401, "Unauthorized", "a valid bearer token is required")
-            response.headers["WWW-Authenticate"] = 'Bearer realm="newsflow"'
-            return response
+        # The limit first: guessing tokens costs a request like any other.
         if not ctx.allow(request):
             limited = problem(429, "Too Many Requests", "rate limit exceeded; retry shortly")
             limited.headers["Retry-After"] = "1"
             return limited
+        if not ctx.authorised(request):
+            response = problem(401, "Unauthorized", "a valid bearer token is required")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="newsflow"'
+            return response
         return await handler(request)
 
     return wrapper

@@ -18,6 +18,8 @@ from shared.settings import ServiceSettings
 RETRY_BASE_S = 0.05
 RETRY_CAP_S = 2.0
 RETRY_ATTEMPTS = 8
+# Seconds a command waits for a free connection of the bounded pool before ConnectionError.
+POOL_WAIT_S = 10.0
 
 
 def connection_kwargs(settings: ServiceSettings) -> dict[str, Any]:
@@ -35,14 +37,21 @@ def connection_kwargs(settings: ServiceSettings) -> dict[str, Any]:
 
 
 def make_client(settings: ServiceSettings, **overrides: Any) -> aioredis.Redis:
-    """A client with bytes responses: redis:// or rediss:// (TLS), or a cluster with `+cluster`."""
-    kwargs = connection_kwargs(settings) | overrides
+    """A client with bytes responses: redis:// or rediss:// (TLS), or a cluster with `+cluster`.
+
+    The pool is bounded (`redis_max_connections`): a burst of requests waits for a connection
+    instead of opening one each.
+    """
+    kwargs = connection_kwargs(settings) | {"max_connections": settings.redis_max_connections} | overrides
     if settings.cluster:
         kwargs.pop("health_check_interval", None)
         # The cluster client follows MOVED/ASK and rediscovers the masters after a failover.
         cluster = RedisCluster.from_url(settings.node_url, decode_responses=False, **kwargs)
         return cast(aioredis.Redis, cluster)
-    return aioredis.Redis.from_url(settings.node_url, decode_responses=False, **kwargs)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.node_url, timeout=POOL_WAIT_S, decode_responses=False, **kwargs
+    )
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
 
 
 def redacted_url(url: str) -> str:

@@ -186,7 +186,9 @@ async def run_service(
             metrics=metrics,
             groups=[(spec.input_stream, spec.group) for spec in consumers],
             tokens=settings.token_set(),
+            scopes=settings.token_scopes(),
             rate_limit_per_s=service.rate_limit_per_s,
+            retention=service.retention,
         )
         routes = service.make_routes(ctx, consumers) if service.make_routes else ()
         port = settings.http_port if http_port is None else http_port

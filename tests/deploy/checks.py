@@ -571,7 +571,8 @@ REQUIRED_SERVICE_COMMANDS = frozenset(
 # Per service, beyond the base: commands, and categories whose commands all name their keys (so the
 # key patterns bound them) with no admin command among them.
 EXTRA_SERVICE_COMMANDS = {
-    "ingest": frozenset(),
+    # Ingest trims articles.inbound, which producers outside newsflow never trim (XTRIM).
+    "ingest": frozenset({"xtrim"}),
     # The related index drops an article's hash when it is re-indexed (services/enrich/related.py).
     "enrich": frozenset({"del"}),
     # The read API pages and follows articles.published; the listing checks a key exists.

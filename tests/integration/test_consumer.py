@@ -125,6 +125,47 @@ async def test_entry_failing_every_time_ends_in_dlq_after_max_deliveries(
     assert (await redis_client.xpending(IN, GROUP))["pending"] == 0
 
 
+async def test_entry_delivered_past_the_limit_goes_to_dlq_without_running_the_stage(
+    redis_client: aioredis.Redis,
+) -> None:
+    # An entry that kills the process never gets its Retry committed: only the delivery count
+    # tells. Deliveries 1-3 "crash" (read, never handled); delivery 4 must not reach the stage.
+    await ensure_group(redis_client, IN, GROUP)
+    await redis_client.xadd(IN, {"n": "9", "kind": "poison"})
+    await read_new(redis_client, "c1")
+    for _ in range(2):
+        await asyncio.sleep(0.02)
+        await redis_client.xautoclaim(IN, GROUP, "c1", 10, start_id="0-0")
+    stage = EchoStage()
+    await asyncio.sleep(0.02)
+    await runner(redis_client, stage, "c2", max_deliveries=3).reclaim_once(min_idle_ms=10, count=10)
+
+    assert stage.calls == []
+    [(_, fields)] = await redis_client.xrange(streams.DLQ)
+    letter = text_fields(fields)
+    assert letter["code"] == "max_deliveries"
+    assert letter["delivery_count"] == "4"
+    assert (await redis_client.xpending(IN, GROUP))["pending"] == 0
+
+
+async def test_commit_waits_out_a_full_redis_and_then_writes_everything(redis_client: aioredis.Redis) -> None:
+    await ensure_group(redis_client, IN, GROUP)
+    await redis_client.xadd(IN, {"n": "1"})
+    batch = await read_new(redis_client, "c1")
+    await redis_client.config_set("maxmemory", "1")  # every write is refused with OOM
+    try:
+        task = asyncio.create_task(runner(redis_client, EchoStage()).handle(batch))
+        await asyncio.sleep(0.5)
+        assert not task.done()  # still retrying, not failed
+    finally:
+        await redis_client.config_set("maxmemory", "0")
+    report = await asyncio.wait_for(task, timeout=10)
+
+    assert report.emitted == 1
+    assert [f[b"n"] for _, f in await redis_client.xrange(OUT)] == [b"1"]
+    assert (await redis_client.xpending(IN, GROUP))["pending"] == 0
+
+
 async def test_rejected_entry_goes_to_dlq_at_once_with_reason(redis_client: aioredis.Redis) -> None:
     await ensure_group(redis_client, IN, GROUP)
     await redis_client.xadd(IN, {"n": "x", "kind": "bad"})

@@ -483,7 +483,7 @@ def test_openapi_lists_every_status_each_write_route_can_answer() -> None:
 
     article = document["paths"]["/v1/articles"]["post"]
     batch = document["paths"]["/v1/articles:batch"]["post"]
-    assert set(article["responses"]) == {"200", "202", "401", "413", "415", "422", "429", "503"}
+    assert set(article["responses"]) == {"200", "202", "401", "403", "413", "415", "422", "429", "503"}
     assert set(batch["responses"]) == {"202", "207", "401", "413", "415", "422", "429", "503"}
     assert set(article["requestBody"]["content"]) == {"application/json", "text/plain", "text/html"}
     assert article["requestBody"]["content"]["application/json"]["schema"] == {

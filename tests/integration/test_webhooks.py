@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import redis.asyncio as aioredis
 
 from services.publish.settings import PublishSettings
 from services.publish.stages import WebhookStage, webhook_consumers
-from services.publish.webhooks import EVENT_ID_HEADER, EVENT_TYPE_HEADER, WebhookSubscriber
+from services.publish.webhooks import EVENT_ID_HEADER, EVENT_TYPE_HEADER, Deliverer, WebhookSubscriber
 from shared import streams, wire
 from shared.events import EventType, PublishedEvent
 from shared.runtime.consumer import BatchReport, Delivery, StageRunner, ensure_group
@@ -332,3 +333,32 @@ async def test_an_entry_that_is_not_a_published_event_is_rejected_to_the_main_dl
 
 async def test_no_webhooks_path_means_no_consumers(redis_client: aioredis.Redis) -> None:
     assert webhook_consumers(redis_client, PublishSettings(webhooks_path=None)) == []
+
+
+async def test_a_slow_drip_receiver_cannot_hold_an_attempt_past_timeout_s() -> None:
+    # Headers one byte every 0.2 s: each read is quick, the whole attempt is not.
+    async def drip(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for byte in b"HTTP/1.1 500 Internal Server Error\r\nX-Slow: " + b"x" * 500:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.2)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(drip, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sub = subscriber(url=f"http://127.0.0.1:{port}/hook", timeout_s=1.0, retry={"attempts": 1})
+    async with server, httpx.AsyncClient() as http:
+        deliverer = Deliverer(sub, secret="s", http=http)
+        started = time.monotonic()
+        result = await deliverer.deliver(b"{}", event_id="e-1", event_type="article.published")
+        took = time.monotonic() - started
+        server.close()
+
+    assert not result.delivered
+    assert "timeout" in (result.error or "")
+    print(f"\nslow-drip attempt with timeout_s=1 ended after {took:.2f} s")
+    assert took < 2.0, took

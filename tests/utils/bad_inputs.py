@@ -96,6 +96,13 @@ BAD_INPUTS: tuple[BadInput, ...] = (
     ),
     BadInput("missing_body", article_json(body=...), JSON, "missing_body", "field 'body'"),
     BadInput("body_too_short", article_json(body="Too short."), JSON, "body_too_short", "too short"),
+    BadInput(
+        "body_too_long",
+        article_json(body="The harbour approved a ferry terminal. " * 6_000),
+        JSON,
+        "body_too_long",
+        "over the limit of 200000",
+    ),
     BadInput("title_too_long", article_json(title="x" * 501), JSON, "title_too_long", "501 characters"),
     BadInput("text_headline_only", b"Only a headline here\n", TEXT, "missing_body", "field 'body'"),
     BadInput(

@@ -43,6 +43,8 @@ PIPELINE_GROUPS: Final = (
 )
 # Enrich raises on an article whose body holds this (NEWSFLOW_ENRICH_POISON_MARKER).
 POISON_MARKER: Final = "NEWSFLOW-CHAOS-POISON-7d1c"
+# Enrich exits at once (as if OOM-killed) on an article whose body holds this.
+CRASH_MARKER: Final = "NEWSFLOW-CHAOS-CRASH-3f9a"
 SOURCE: Final = "chaos"
 # Where each service's executable lives: the console script of the venv running the tests.
 NEWSFLOW_BIN: Final = Path(sys.executable).with_name("newsflow")
@@ -79,6 +81,7 @@ class ChaosSettings:
     # On SIGTERM at the end of a test: seconds to finish the batch in hand.
     graceful_timeout_s: float = 5.0
     poison_marker: str = POISON_MARKER
+    crash_marker: str = CRASH_MARKER
     log_level: str = "INFO"
 
     def env(self, service: str, redis_url: str) -> dict[str, str]:
@@ -100,9 +103,13 @@ class ChaosSettings:
             f"{prefix}LOG_LEVEL": self.log_level,
             f"{prefix}LOG_FORMAT": "json",
             "PYTHONUNBUFFERED": "1",
+            # A private cluster on loopback: its APIs are open on purpose.
+            "NEWSFLOW_ALLOW_ANONYMOUS": "true",
         }
         if service == "enrich" and self.poison_marker:
             env[f"{prefix}POISON_MARKER"] = self.poison_marker
+        if service == "enrich" and self.crash_marker:
+            env[f"{prefix}CRASH_MARKER"] = self.crash_marker
         return env
 
 
@@ -430,12 +437,21 @@ class Article:
         }
 
 
-def make_articles(count: int, rng: random.Random, *, run: str, poison: Iterable[int] = ()) -> list[Article]:
+def make_articles(
+    count: int,
+    rng: random.Random,
+    *,
+    run: str,
+    poison: Iterable[int] = (),
+    crash: Iterable[int] = (),
+) -> list[Article]:
     """`count` short articles (80–150 words) with a few named entities each, unique ids.
 
-    Articles whose index is in `poison` carry the poison marker in their body.
+    Articles whose index is in `poison` carry the poison marker in their body, those in `crash`
+    the crash marker.
     """
     poisoned = set(poison)
+    crashing = set(crash)
     articles = []
     for i in range(count):
         person, org, place = rng.choice(PEOPLE), rng.choice(ORGANISATIONS), rng.choice(PLACES)
@@ -449,6 +465,8 @@ def make_articles(count: int, rng: random.Random, *, run: str, poison: Iterable[
             sentences.append(f"{rng.choice(FILLER).capitalize()}.")
         if i in poisoned:
             sentences.append(f"Marker {POISON_MARKER} ends this article.")
+        if i in crashing:
+            sentences.append(f"Marker {CRASH_MARKER} ends this article.")
         paragraphs = [" ".join(sentences[j : j + 3]) for j in range(0, len(sentences), 3)]
         articles.append(
             Article(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import orjson
 import pytest
 
@@ -61,3 +63,37 @@ def test_a_dead_letter_without_payload_says_so() -> None:
         deadletter.original_fields({"stage": "enrich"})
     with pytest.raises(DeadLetterError, match="'code'"):
         deadletter.decode({"stage": "enrich", "reason": "r", "source_stream": "s", "payload": "{}"})
+
+
+def test_a_payload_of_control_characters_keeps_a_64_kib_head_with_its_size_and_hash() -> None:
+    # 1.9 MB of \x01 is valid UTF-8 but six bytes each once JSON-escaped (11 MB whole).
+    junk = b"\x01" * 1_900_000
+    fields = deadletter.encode(letter({b"payload": junk, b"source": b"cms"}))
+
+    assert len(fields["payload"].encode()) <= deadletter.PAYLOAD_HEAD_BYTES
+    assert fields["payload_truncated"] == "true"
+    assert fields["payload_bytes"] == str(len(junk) + 3)
+    assert len(fields["payload_sha256"]) == 64
+    head = orjson.loads(fields["payload"])["payload"]
+    assert 10_000 < len(head) < len(junk)
+    assert set(head) == {"\x01"}
+    assert deadletter.decode(fields).truncated
+    with pytest.raises(DeadLetterError, match="cannot be replayed"):
+        deadletter.original_fields(fields)
+
+
+def test_a_large_binary_payload_keeps_a_base64_head() -> None:
+    fields = deadletter.encode(letter({b"payload": b"\xff" * 500_000}))
+
+    assert fields["payload_encoding"] == "base64"
+    assert fields["payload_truncated"] == "true"
+    assert len(fields["payload"].encode()) <= deadletter.PAYLOAD_HEAD_BYTES
+    assert deadletter.original_fields(fields, allow_head=True)["payload"].startswith(b"\xff" * 1000)
+
+
+def test_a_small_payload_is_whole_and_carries_its_hash() -> None:
+    fields = deadletter.encode(letter({b"payload": b"short"}))
+
+    assert "payload_truncated" not in fields
+    assert fields["payload_bytes"] == "5"
+    assert fields["payload_sha256"] == hashlib.sha256(fields["payload"].encode()).hexdigest()
