@@ -53,6 +53,15 @@ _PLACE_AFTER = re.compile(
     r"neighborhood|suburb|area|region|province|county|island|islands|coast|river|valley|"
     r"peninsula|border|airport|station|municipality|village|town)\b"
 )
+# Nouns no person's name is followed by: "the Wilhelminakade terminal", "Kop van Zuid district".
+_PLACE_NOUN_AFTER = re.compile(
+    r"\s+(?:terminal|district|quay|neighbourhood|neighborhood|suburb|municipality|province|"
+    r"peninsula|waterfront)\b"
+)
+# "Peniche , Portugal": a place, then the country it is in.
+_THEN_COUNTRY = re.compile(
+    r"[ \t]*,[ \t]*(?:the[ \t]+)?([A-Z][\w.-]*(?:[ \t]+[A-Z][\w.-]*){0,2})(?=[ \t]*(?:[,.;:)\n]|$|on\b|in\b))"
+)
 # A venue heading a results line ("Leicester : Leicestershire beat Somerset").
 _VENUE = re.compile(r"[ \t]*(?:\([^)\n]{1,40}\)[ \t]*)?:")
 # A story's first line names its sport in Reuters style ("SOCCER - ...", "CRICKET - ...").
@@ -186,6 +195,17 @@ def place_evidence(text: str, start: int, end: int) -> bool:
     line_start = text.rfind("\n", 0, start) + 1
     before = text[max(line_start, start - 20) : start]
     return _LOCATIVE_BEFORE.search(before) is not None or _PLACE_AFTER.match(text, end) is not None
+
+
+def place_noun_after(text: str, end: int) -> bool:
+    """A noun after a mention that never follows a person's name ("the X terminal")."""
+    return _PLACE_NOUN_AFTER.match(text, end) is not None
+
+
+def country_after(text: str, end: int, places: PlaceIndex) -> bool:
+    """A country after a mention and a comma, ending the phrase: "Peniche, Portugal on ..."."""
+    country = _THEN_COUNTRY.match(text, end)
+    return country is not None and places.country(country.group(1)) is not None
 
 
 def is_venue(text: str, start: int, end: int) -> bool:

@@ -697,14 +697,23 @@ def vote(
     # An acronym of an organisation spelt out in the text is that organisation, even if it
     # looks like a country's or city's name.
     expanded = acronym and any(" " in s and not places.country(s) for s in surfaces)
+    mentions = [(spans[i].start, spans[i].end) for i in members]
+    titled = any(spans[i].titles for i in members)
+    if not titled and not countries and any(ctx.place_noun_after(text, e) for _, e in mentions):
+        return EntityType.PLACE  # "the Wilhelminakade terminal", "the Kop van Zuid district"
+    # "Peniche, Portugal": not in sports results, where "Name, Country" lists athletes.
+    if (
+        not (titled or full_name or countries or context.sports)
+        and votes[EntityType.PERSON] < max(votes.values())
+        and any(ctx.country_after(text, e, places) for _, e in mentions)
+    ):
+        return EntityType.PLACE
     if full_name:
         return EntityType.PERSON
     if not expanded and any(places.country(s) for s in surfaces):
         return EntityType.PLACE
-    mentions = [(spans[i].start, spans[i].end) for i in members]
     if context.sports and ctx.is_team(text, mentions, surfaces, places):
         return EntityType.ORGANISATION
-    titled = any(spans[i].titles for i in members)
     best = max(votes.values())
     if any(_followed_by_score(text, spans[i].end) for i in members) and (
         any(places.lookup(s) for s in surfaces) or votes[EntityType.PERSON] < best

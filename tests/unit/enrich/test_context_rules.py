@@ -147,3 +147,14 @@ def test_company_and_body_names_are_found_whole_where_the_model_missed_them() ->
         "Fisheries Ministry": EntityType.ORGANISATION,
     }
     assert context.organisation_spans("Ohio-based Keel Corp and Dock Corp.") == [(11, 20), (25, 35)]
+
+
+def test_a_noun_only_places_take_or_their_country_after_a_comma_makes_a_place() -> None:
+    text = "Ships moored at the Vandersloot terminal and in the harbour of Nazare, Portugal on Monday."
+    found = types(text, ("Vandersloot", "PERSON"), ("Nazare", "ORG"))
+    assert (found["Vandersloot"], found["Nazare"]) == (EntityType.PLACE, EntityType.PLACE)
+
+
+def test_a_person_followed_by_a_country_and_a_possessive_stays_a_person() -> None:
+    text = "Tony Blair , Britain 's opposition leader , spoke ."
+    assert types(text, ("Tony Blair", "PERSON"), ("Britain", "GPE"))["Tony Blair"] is EntityType.PERSON

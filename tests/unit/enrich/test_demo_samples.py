@@ -9,6 +9,8 @@ from shared.events import Entities, EntityType
 from tests.utils.enrich import sample_articles
 
 PLACES = {"Rotterdam", "Azores", "Madeira", "Alcântara", "Tagus", "Lisbon"}
+# Places no list knows, typed by the words around them ("the Wilhelminakade terminal").
+PLACES_BY_CONTEXT = {"Wilhelminakade", "Kop van Zuid", "Peniche"}
 ORGANISATIONS = {"Port of Rotterdam", "Atlantic Ports Council"}
 
 
@@ -33,6 +35,13 @@ def test_every_sample_article_is_tagged(tagged: list[Entities]) -> None:
 def test_known_places_in_the_samples_are_only_ever_places(tagged: list[Entities]) -> None:
     types = types_by_name(tagged)
     assert {name: types.get(name) for name in PLACES} == {name: {EntityType.PLACE} for name in PLACES}
+
+
+def test_places_named_by_their_context_are_places(tagged: list[Entities]) -> None:
+    types = types_by_name(tagged)
+    assert {name: types.get(name) for name in PLACES_BY_CONTEXT} == {
+        name: {EntityType.PLACE} for name in PLACES_BY_CONTEXT
+    }
 
 
 def test_organisations_in_the_samples_are_only_ever_organisations(tagged: list[Entities]) -> None:
