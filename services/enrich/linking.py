@@ -54,6 +54,10 @@ TYPE_FACTOR: Final[Mapping[frozenset[EntityType], float]] = {
 }
 # Identifier fields that are not identities (a point is shared by a city and its port).
 NOT_IDENTITIES: Final = frozenset({"latitude", "longitude"})
+# Fields that describe an entity, not name it: every city has feature "city".
+DESCRIPTIONS: Final = frozenset({"feature"})
+# Features whose ISO 3166 code is their own; on anything else it is the country it lies in.
+ISO_OWNERS: Final = frozenset({"country"})
 # Compared first, in this order, when two entities both have them: they decide alone.
 STRONG_IDENTIFIERS: Final = ("wikidata", "qid", "geonames_id", "uri")
 # Compared last: shared by a country and anything a knowledge base files under it.
@@ -175,6 +179,16 @@ def identifier_keys(identifiers: Identifiers | Mapping[str, object]) -> dict[str
     return {k: str(v) for k, v in data.items() if v is not None and k not in NOT_IDENTITIES and v != ""}
 
 
+def identity_keys(identifiers: Identifiers | Mapping[str, object]) -> dict[str, str]:
+    """`field -> value` of the identifiers that name this entity alone, for linking: no
+    descriptions (feature), and a country code only on a country or an entity of no stated
+    feature (on a city it is context: Oslo and Bergen share NO)."""
+    keys = identifier_keys(identifiers)
+    feature = keys.get("feature")
+    drop = DESCRIPTIONS | (WEAK_IDENTIFIERS if feature is not None and feature not in ISO_OWNERS else set())
+    return {k: v for k, v in keys.items() if k not in drop}
+
+
 @dataclass(frozen=True)
 class Query:
     """One article entity, as linking sees it."""
@@ -187,7 +201,7 @@ class Query:
     @classmethod
     def of(cls, entity: Entity) -> Query:
         surfaces = dict.fromkeys([entity.name, *entity.aliases, *(m.text for m in entity.mentions)])
-        return cls(entity.name, entity.type, tuple(surfaces), identifier_keys(entity.identifiers))
+        return cls(entity.name, entity.type, tuple(surfaces), identity_keys(entity.identifiers))
 
     def names(self) -> set[str]:
         out: set[str] = set()

@@ -570,12 +570,14 @@ class StageRunner:
     # --- recovery -----------------------------------------------------------------------------
 
     async def _delivery_counts(self, entry_ids: Sequence[str]) -> dict[str, int]:
+        """Times delivered of each entry still pending; an entry acknowledged since is left out."""
         pipe = self.client.pipeline(transaction=False)
         for entry_id in entry_ids:
             pipe.xpending_range(self.input_stream, self.group, min=entry_id, max=entry_id, count=1)
         counts: dict[str, int] = {}
         for entry_id, rows in zip(entry_ids, await pipe.execute(), strict=True):
-            counts[entry_id] = int(rows[0]["times_delivered"]) if rows else 1
+            if rows:
+                counts[entry_id] = int(rows[0]["times_delivered"])
         return counts
 
     async def reclaim_once(self, *, min_idle_ms: int, count: int) -> int:
@@ -608,13 +610,17 @@ class StageRunner:
             if live:
                 ids = [as_text(eid) for eid, _ in live]
                 counts = await self._delivery_counts(ids)
+                # A slow first handler (a loaded host) may commit between the claim and now:
+                # its entries are done, and handling them again would only skip them.
                 batch = [
-                    Delivery(self.input_stream, eid, text_fields(f), counts.get(eid, 1), raw=f)
+                    Delivery(self.input_stream, eid, text_fields(f), counts[eid], raw=f)
                     for eid, (_, f) in zip(ids, live, strict=True)
+                    if eid in counts
                 ]
-                self._log.info("reclaimed idle entries", count=len(batch))
-                await self.handle(batch)
-                handled += len(batch)
+                if batch:
+                    self._log.info("reclaimed idle entries", count=len(batch))
+                    await self.handle(batch)
+                    handled += len(batch)
             start = as_text(next_id)
             if start == "0-0":
                 break

@@ -54,6 +54,7 @@ def fuzz_the_pipeline(
         "seconds": round(time.monotonic() - began, 1),
         "entries per stream": dict(by_stream),
         "skipped as duplicates": books.skipped,
+        "published, then redelivered and skipped": len(books.redelivered),
         "dead letters by (stage, code)": dict(sorted(books.codes.items())),
     }
     ledger.record(title, summary)

@@ -271,3 +271,18 @@ async def _one_sweep(stage_runner: StageRunner, *, min_idle_ms: int) -> int:
     stop.set()
     await task
     return int(await stage_runner.client.xlen(OUT))
+
+
+async def test_a_claimed_entry_its_first_handler_acknowledged_meanwhile_is_not_handled_again(
+    redis_client: aioredis.Redis,
+) -> None:
+    await ensure_group(redis_client, IN, GROUP)
+    done = (await redis_client.xadd(IN, {"n": "1", "article_id": "a-1"})).decode()
+    slow = (await redis_client.xadd(IN, {"n": "2", "article_id": "a-2"})).decode()
+    await read_new(redis_client, "c1")
+    second = runner(redis_client, EchoStage(), "c2", max_deliveries=3)
+    await asyncio.sleep(0.02)
+    # What c2's reclaim sees after its XAUTOCLAIM when c1 commits `done` in between.
+    await redis_client.xautoclaim(IN, GROUP, "c2", 10, start_id="0-0")
+    await redis_client.xack(IN, GROUP, done)
+    assert await second._delivery_counts([done, slow]) == {slow: 2}

@@ -9,6 +9,7 @@ from services.enrich.linking import (
     acronyms,
     decide,
     decisive_identifiers,
+    identity_keys,
     index_keys,
     jaro_winkler,
     lookup_keys,
@@ -156,3 +157,12 @@ def test_a_city_filed_under_its_countrys_code_is_not_the_country() -> None:
         "geonames_id": "2267057"
     }
     assert decisive_identifiers({"iso3166_alpha2": "PT"}) == {"iso3166_alpha2": "PT"}
+
+
+def test_a_feature_or_a_country_code_on_a_city_is_no_identity_but_a_countrys_own_code_is() -> None:
+    oslo = {"geonames_id": 3143244, "feature": "city", "iso3166_alpha2": "NO", "latitude": 59.9}
+    assert identity_keys(oslo) == {"geonames_id": "3143244"}
+    assert identity_keys({"feature": "city", "iso3166_alpha2": "NO"}) == {}
+    norway = {"feature": "country", "iso3166_alpha2": "NO", "kb_id": "kb-no"}
+    assert identity_keys(norway) == {"iso3166_alpha2": "NO", "kb_id": "kb-no"}
+    assert identity_keys({"iso3166_alpha2": "NO"}) == {"iso3166_alpha2": "NO"}
