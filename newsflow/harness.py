@@ -1,6 +1,6 @@
 """Process harness of `newsflow bench` and the chaos suite: the services as real OS processes.
 
-Each service runs as `python -m newsflow.cli run <name>` in its own process group (so a signal
+Each service runs as `newsflow run <name>` in its own process group (so a signal
 reaches its children), against a Redis URL the caller owns, with JSON logs at INFO in one file per
 start. What the harness offers, for both callers:
 
@@ -37,6 +37,7 @@ STARTED_LINE: Final = b'"event":"started"'  # what a service logs (JSON, INFO) o
 RSS_SAMPLE_S: Final = 0.2  # RSS sampling period, in seconds
 STOP_TIMEOUT_S: Final = 20.0  # SIGTERM, then SIGKILL after this many seconds
 MB: Final = 1024 * 1024
+NEWSFLOW_BIN: Final = Path(sys.executable).with_name("newsflow")
 
 # Process groups started and not yet stopped, killed at interpreter exit whatever happens to the
 # caller (a KeyboardInterrupt, a crashed test session): the one safety net kept module-wide.
@@ -129,10 +130,12 @@ class ServiceProcess:
             raise HarnessError(f"{self.label} is already running (pid {self.pid})")
         self.starts += 1
         stem = f"{self.label}-{self.starts:02d}"
-        command = [sys.executable, "-m", "newsflow.cli", "run", self.name]
+        # The console script of the venv running the caller; under cProfile, the module instead.
+        command = [str(NEWSFLOW_BIN), "run", self.name]
         if self.profile_dir is not None:
             self.profile_dir.mkdir(parents=True, exist_ok=True)
-            command[1:1] = ["-m", "cProfile", "-o", str(self.profile_dir / f"{stem}.prof")]
+            profile = str(self.profile_dir / f"{stem}.prof")
+            command = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "newsflow.cli", *command[1:]]
         path = self.log_dir / f"{stem}.log"
         self.log_paths.append(path)
         with path.open("wb") as log_file:
