@@ -31,11 +31,8 @@ import math
 import os
 import random
 import re
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -44,13 +41,20 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
-import psutil
 import redis
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 from rich.console import Console
 from rich.table import Table
 
+from newsflow.harness import (
+    HarnessError,
+    ProcessSet,
+    RssSampler,
+    groups_behind,
+    wait_all_ready,
+    wait_groups_idle,
+)
 from newsflow.redis_server import RedisServer
 from newsflow.tagger_memory import measure_rss_mb
 from services.enrich.app import load_tagger
@@ -105,11 +109,7 @@ TARGET_TAGGER_RSS_MB = {"en,fr,es,de": 800.0}  # taggers of a four-language repl
 RAW_LOOP_COUNT = 100  # XREADGROUP COUNT of the raw loop, the services' default batch size
 FILL_CHUNK = 500  # entries per pipelined XADD round trip when pre-filling a stream
 POLL_S = 0.005  # how often the drain of one stage is checked, in seconds
-RSS_SAMPLE_S = 0.2  # RSS sampling period, in seconds
-STOP_TIMEOUT_S = 20.0  # SIGTERM, then SIGKILL after this many seconds
 BENCH_SOURCE = "bench"
-STARTED_LINE = b'"event":"started"'  # what a service logs (JSON, INFO) once it is reading
-MB = 1024 * 1024
 PIPELINE_STREAMS = (streams.INBOUND, streams.RAW, streams.TAGGED, streams.PUBLISHED)
 
 
@@ -382,169 +382,6 @@ def inbound_fields(payload: bytes, correlation_id: str | None = None) -> Entry:
     return fields
 
 
-# --- processes and memory ----------------------------------------------------------------------
-
-
-class RssSampler:
-    """Peak RSS (the process and all its children) per service label, sampled in a thread."""
-
-    def __init__(self, period_s: float = RSS_SAMPLE_S) -> None:
-        self.period_s = period_s
-        self.peak_mb: dict[str, float] = {}
-        self._tracked: dict[int, tuple[str, psutil.Process]] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-rss", daemon=True)
-
-    def track(self, label: str, pid: int) -> None:
-        with contextlib.suppress(psutil.Error), self._lock:
-            self._tracked[pid] = (label, psutil.Process(pid))
-
-    def untrack(self, pid: int) -> None:
-        self.sample()
-        with self._lock:
-            self._tracked.pop(pid, None)
-
-    def sample(self) -> None:
-        with self._lock:
-            tracked = list(self._tracked.values())
-        for label, proc in tracked:
-            try:
-                rss = proc.memory_info().rss
-                for child in proc.children(recursive=True):
-                    with contextlib.suppress(psutil.Error):
-                        rss += child.memory_info().rss
-            except psutil.Error:
-                continue
-            self.peak_mb[label] = max(self.peak_mb.get(label, 0.0), rss / MB)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.period_s):
-            self.sample()
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-
-@dataclass
-class ServiceProcess:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-
-    def cpu_s(self) -> float:
-        """User + system CPU seconds of the process and its children so far (0 once it is gone)."""
-        try:
-            proc = psutil.Process(self.popen.pid)
-            total = sum(proc.cpu_times()[:2])
-            for child in proc.children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    total += sum(child.cpu_times()[:2])
-        except psutil.Error:
-            return 0.0
-        return float(total)
-
-    def started(self) -> bool:
-        """The service logged `started`: its subscribers are reading. (Redis before 7.2 lists a
-        consumer only once something was delivered to it, so XINFO CONSUMERS cannot tell.)"""
-        with contextlib.suppress(OSError):
-            return STARTED_LINE in self.log_path.read_bytes()
-        return False
-
-
-class Services:
-    """`newsflow run <service>` child processes, each in its own process group, always stopped."""
-
-    def __init__(
-        self, redis_url: str, log_dir: Path, sampler: RssSampler, profile_dir: Path | None = None
-    ) -> None:
-        self.redis_url = redis_url
-        self.log_dir = log_dir
-        self.sampler = sampler
-        self.profile_dir = profile_dir
-        self.running: list[ServiceProcess] = []
-        self._started = 0
-
-    def start(self, name: str, **settings: str) -> ServiceProcess:
-        prefix = f"NEWSFLOW_{name.upper()}_"
-        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_USERNAME", "REDIS_PASSWORD")}
-        env.update(
-            {
-                "REDIS_URL": self.redis_url,
-                # A private benchmark run on loopback: its APIs are open on purpose.
-                "NEWSFLOW_ALLOW_ANONYMOUS": "true",
-                f"{prefix}HTTP_PORT": "0",
-                f"{prefix}LOG_FORMAT": "json",
-                f"{prefix}LOG_LEVEL": "INFO",  # the `started` line is how we know it is reading
-                **{f"{prefix}{key.upper()}": value for key, value in settings.items()},
-            }
-        )
-        self._started += 1
-        tag = f"{self._started:02d}-{name}"
-        command = [sys.executable, "-m", "newsflow.cli", "run", name, "--http-port", "0"]
-        if self.profile_dir is not None:
-            self.profile_dir.mkdir(parents=True, exist_ok=True)
-            profile = self.profile_dir / f"{tag}.prof"
-            command = [sys.executable, "-m", "cProfile", "-o", str(profile), *command[1:]]
-        log_path = self.log_dir / f"{tag}.log"
-        with log_path.open("wb") as log_file:
-            popen = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stopped with its children
-            )
-        proc = ServiceProcess(name, popen, log_path)
-        self.running.append(proc)
-        self.sampler.track(name, popen.pid)
-        return proc
-
-    def cpu_s(self) -> dict[str, float]:
-        """CPU seconds so far per service name (replicas added up)."""
-        totals: dict[str, float] = {}
-        for proc in self.running:
-            totals[proc.name] = totals.get(proc.name, 0.0) + proc.cpu_s()
-        return totals
-
-    def check_alive(self) -> None:
-        for proc in self.running:
-            code = proc.popen.poll()
-            if code is not None:
-                raise BenchError(f"{proc.name} exited with status {code}:\n{self.log_tail(proc)}")
-
-    def log_tail(self, proc: ServiceProcess, lines: int = 15) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(proc.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def stop_all(self) -> None:
-        """SIGTERM every group (graceful: the batch in hand is committed), SIGKILL stragglers."""
-        procs, self.running = self.running, []
-        for proc in procs:
-            self.sampler.untrack(proc.popen.pid)
-            if proc.popen.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.popen.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for proc in procs:
-            try:
-                proc.popen.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.popen.pid, signal.SIGKILL)
-                proc.popen.wait(timeout=10)
-            # Children left in the group (none expected) go with it.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.popen.pid, signal.SIGKILL)
-
-
 # --- redis helpers (sync client: the bench's own control loop) ----------------------------------
 
 
@@ -570,17 +407,6 @@ def _group_info(client: redis.Redis, stream: str, group: str) -> dict[str, Any] 
 def _last_id(client: redis.Redis, stream: str) -> bytes | None:
     last = _r(client.xrevrange(stream, count=1))
     return cast(bytes, last[0][0]) if last else None
-
-
-def _groups_idle(client: redis.Redis, stream: str) -> bool:
-    """Every consumer group of `stream` has read everything and acknowledged it."""
-    with contextlib.suppress(redis.ResponseError):  # no such stream: nothing to wait for
-        groups = _r(client.xinfo_groups(stream))
-        last = _last_id(client, stream)
-        return all(
-            int(row["pending"]) == 0 and (last is None or row["last-delivered-id"] == last) for row in groups
-        )
-    return True
 
 
 def _check_dead_letters(client: redis.Redis) -> None:
@@ -609,7 +435,7 @@ def _fill(client: redis.Redis, stream: str, entries: Iterator[Entry]) -> list[by
 
 
 def _wait(
-    what: str, done: Callable[[], bool], services: Services | None, timeout_s: float, poll_s: float = 0.05
+    what: str, done: Callable[[], bool], services: ProcessSet | None, timeout_s: float, poll_s: float = 0.05
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while not done():
@@ -726,7 +552,7 @@ class Bench:
         self,
         config: BenchConfig,
         client: redis.Redis,
-        services: Services,
+        services: ProcessSet,
     ) -> None:
         self.config = config
         self.client = client
@@ -783,7 +609,7 @@ class Bench:
                     first, first_cpu = now, proc.cpu_s()
                 drained = info["last-delivered-id"] == last and int(info["pending"]) == 0
                 # The process's own readers of its output (publish's listing index) count too.
-                if first is not None and drained and _groups_idle(self.client, output_stream):
+                if first is not None and drained and not groups_behind(self.client, output_stream):
                     break
             self.services.check_alive()
             if time.monotonic() > deadline:
@@ -805,12 +631,7 @@ class Bench:
             *(self.services.start("enrich") for _ in range(replicas)),
             self.services.start("publish"),
         ]
-        _wait(
-            "the services to start reading",
-            lambda: all(proc.started() for proc in procs),
-            self.services,
-            self.config.timeout_s,
-        )
+        wait_all_ready(procs, self.config.timeout_s)
 
     def wait_published(self, total: int) -> None:
         def done() -> bool:
@@ -821,11 +642,12 @@ class Bench:
 
     def wait_idle(self) -> None:
         """Every group on every stream caught up: the indexes that read articles.published too."""
-        _wait(
-            "the services to go idle",
-            lambda: all(_groups_idle(self.client, s) for s in PIPELINE_STREAMS),
-            self.services,
-            self.config.timeout_s,
+        wait_groups_idle(
+            self.client,
+            [(stream, None) for stream in PIPELINE_STREAMS],
+            timeout_s=self.config.timeout_s,
+            alive=self.services.running,
+            poll_s=0.05,
         )
 
     def warm_up(self, first_number: int, count: int) -> None:
@@ -980,7 +802,10 @@ def run_bench(
         client.flushdb()
         log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="newsflow-bench-")))
         sampler = stack.enter_context(RssSampler())
-        services = Services(redis_url, log_dir, sampler, profile_dir)
+        # The caller's NEWSFLOW_* settings are kept: the baseline tagger is built from them too.
+        services = ProcessSet(
+            redis_url, log_dir, sampler=sampler, profile_dir=profile_dir, inherit_settings=True
+        )
         stack.callback(services.stop_all)
         bench = Bench(config, client, services)
         bench.result.cpus = os.cpu_count() or 1
@@ -1215,7 +1040,7 @@ def bench_command(
     started = time.monotonic()
     try:
         result = run_bench(config, console=err, profile_dir=profile_dir)
-    except (BenchError, redis.RedisError) as exc:
+    except (BenchError, HarnessError, redis.RedisError) as exc:
         err.print(f"[red]newsflow bench failed:[/] {exc}")
         return 1
     err.log(f"done in {time.monotonic() - started:.0f} s")

@@ -17,11 +17,12 @@ import pytest
 import redis
 import redis.exceptions
 
+from newsflow.harness import NEWSFLOW_BIN
 from newsflow.redis_server import RedisServer
 from shared import streams
 from shared.wire import text_fields
 from tests.utils.bad_inputs import article_json
-from tests.utils.chaos import NEWSFLOW_BIN, ServiceProcess
+from tests.utils.chaos import ServiceProcess
 from tests.utils.services import running
 
 pytestmark = pytest.mark.integration

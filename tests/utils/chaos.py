@@ -15,26 +15,28 @@ import contextlib
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, cast
 
 import orjson
-import psutil
 import redis
 
+# The process harness is shared with `newsflow bench`; the tests name its parts through this module.
+from newsflow.harness import SERVICES as SERVICES
+from newsflow.harness import ServiceDied as ServiceDied
+from newsflow.harness import ServiceProcess as ServiceProcess
+from newsflow.harness import group_members as group_members
+from newsflow.harness import service_env, stop_all, wait_groups_idle
+from newsflow.harness import wait_all_ready as wait_all_ready
 from newsflow.redis_server import RedisServer
 from shared import streams
 
-SERVICES: Final = ("ingest", "enrich", "publish")
 # The consumer groups whose backlog must drain before the books are closed.
 PIPELINE_GROUPS: Final = (
     (streams.INBOUND, streams.INGEST_GROUP),
@@ -46,25 +48,19 @@ POISON_MARKER: Final = "NEWSFLOW-CHAOS-POISON-7d1c"
 # Enrich exits at once (as if OOM-killed) on an article whose body holds this.
 CRASH_MARKER: Final = "NEWSFLOW-CHAOS-CRASH-3f9a"
 SOURCE: Final = "chaos"
-# Where each service's executable lives: the console script of the venv running the tests.
-NEWSFLOW_BIN: Final = Path(sys.executable).with_name("newsflow")
 
-# Every process group and server a cluster started, killed at interpreter exit whatever happens
-# to the fixtures (a KeyboardInterrupt, a crashed session).
-_LIVE_GROUPS: set[int] = set()
+# Every server a cluster started, stopped at interpreter exit whatever happens to the fixtures (a
+# KeyboardInterrupt, a crashed session); the harness does the same for the service processes.
 _LIVE_SERVERS: list[RedisServer] = []
 
 
-def _kill_leftovers() -> None:
-    for pgid in list(_LIVE_GROUPS):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
+def _stop_leftovers() -> None:
     for server in _LIVE_SERVERS:
         with contextlib.suppress(Exception):
             server.stop()
 
 
-atexit.register(_kill_leftovers)
+atexit.register(_stop_leftovers)
 
 
 # --- configuration -------------------------------------------------------------------------------
@@ -84,182 +80,25 @@ class ChaosSettings:
     crash_marker: str = CRASH_MARKER
     log_level: str = "INFO"
 
-    def env(self, service: str, redis_url: str) -> dict[str, str]:
-        prefix = f"NEWSFLOW_{service.upper()}_"
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            # Nothing from the caller's environment may point a service at another Redis.
-            if not key.startswith(("NEWSFLOW_", "REDIS_"))
-        }
-        env |= {
-            "REDIS_URL": redis_url,
-            f"{prefix}HTTP_PORT": "0",
-            f"{prefix}RECLAIM_IDLE_MS": str(self.reclaim_idle_ms),
-            f"{prefix}RECLAIM_INTERVAL_S": str(self.reclaim_interval_s),
-            f"{prefix}MAX_DELIVERIES": str(self.max_deliveries),
-            f"{prefix}POLL_INTERVAL_MS": str(self.poll_interval_ms),
-            f"{prefix}GRACEFUL_TIMEOUT_S": str(self.graceful_timeout_s),
-            f"{prefix}LOG_LEVEL": self.log_level,
-            f"{prefix}LOG_FORMAT": "json",
-            "PYTHONUNBUFFERED": "1",
-            # A private cluster on loopback: its APIs are open on purpose.
-            "NEWSFLOW_ALLOW_ANONYMOUS": "true",
+    def values(self, service: str) -> dict[str, str]:
+        """The settings of `service`, unprefixed (as `harness.service_env` takes them)."""
+        values = {
+            "reclaim_idle_ms": str(self.reclaim_idle_ms),
+            "reclaim_interval_s": str(self.reclaim_interval_s),
+            "max_deliveries": str(self.max_deliveries),
+            "poll_interval_ms": str(self.poll_interval_ms),
+            "graceful_timeout_s": str(self.graceful_timeout_s),
+            "log_level": self.log_level,
         }
         if service == "enrich" and self.poison_marker:
-            env[f"{prefix}POISON_MARKER"] = self.poison_marker
+            values["poison_marker"] = self.poison_marker
         if service == "enrich" and self.crash_marker:
-            env[f"{prefix}CRASH_MARKER"] = self.crash_marker
-        return env
+            values["crash_marker"] = self.crash_marker
+        return values
 
-
-# --- processes -----------------------------------------------------------------------------------
-
-
-class ServiceDied(RuntimeError):
-    pass
-
-
-class ServiceProcess:
-    """One service as `newsflow run <name>` in its own process group, one log file per start."""
-
-    def __init__(self, name: str, env: Mapping[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.env = dict(env)
-        self.log_dir = log_dir
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log_paths: list[Path] = []
-        self.starts = 0
-        self.ready_times_s: list[float] = []
-        self._started_at = 0.0
-
-    @property
-    def log_path(self) -> Path:
-        return self.log_paths[-1]
-
-    def start(self) -> None:
-        if self.alive():
-            raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
-        self.starts += 1
-        path = self.log_dir / f"{self.name}-{self.starts:02d}.log"
-        self.log_paths.append(path)
-        with path.open("wb") as stderr:
-            # start_new_session: its own process group, so that a kill reaches every child.
-            self.process = subprocess.Popen(
-                [str(NEWSFLOW_BIN), "run", self.name],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=stderr,
-                stderr=stderr,
-                start_new_session=True,
-            )
-        _LIVE_GROUPS.add(self.process.pid)
-        self._started_at = time.monotonic()
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def ready(self) -> float | None:
-        """Seconds from start to readiness once the service logged `started` (it reads); else None.
-
-        `started` comes after the consumer groups exist and the first XREADGROUP was sent; the
-        HTTP /readyz answers earlier, and XINFO CONSUMERS lists a consumer only once it was given
-        an entry, so neither says as much on an empty stream.
-        """
-        if not self.alive():
-            raise ServiceDied(f"{self.name} exited at start:\n{self.tail()}")
-        if len(self.ready_times_s) == self.starts:
-            return self.ready_times_s[-1]
-        if b'"event":"started"' not in self.log_path.read_bytes():
-            return None
-        took = time.monotonic() - self._started_at
-        self.ready_times_s.append(took)
-        return took
-
-    def wait_ready(self, timeout_s: float = 60.0) -> float:
-        return wait_all_ready([self], timeout_s)[self.name]
-
-    def kill(self) -> None:
-        """kill -9 of the whole process group: no shutdown code runs."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-        survivors = group_members(self.process.pid)
-        if survivors:
-            raise RuntimeError(f"{self.name}: processes {survivors} outlived kill -9 of their group")
-        _LIVE_GROUPS.discard(self.process.pid)
-
-    def stop(self, timeout_s: float = 15.0) -> int | None:
-        """SIGTERM (graceful), then SIGKILL after `timeout_s`; the exit code, None if killed."""
-        if self.process is None:
-            return None
-        code: int | None = self.process.poll()
-        if code is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                code = self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                code = None
-        # Whatever is left of the group (a stuck child) goes too.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)
-        _LIVE_GROUPS.discard(self.process.pid)
-        return code
-
-    def tail(self, lines: int = 25) -> str:
-        if not self.log_paths or not self.log_path.exists():
-            return ""
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
-
-    def log_records(self) -> Iterator[dict[str, Any]]:
-        """Every JSON log line of every start of this service (other lines are skipped)."""
-        for path in self.log_paths:
-            if not path.exists():
-                continue
-            for line in path.read_bytes().splitlines():
-                if not line.startswith(b"{"):
-                    continue
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    record = orjson.loads(line)
-                    if isinstance(record, dict):
-                        yield record
-
-
-def wait_all_ready(procs: Sequence[ServiceProcess], timeout_s: float = 60.0) -> dict[str, float]:
-    """Poll all at once, so that each one's time is its own; seconds each took to be ready."""
-    deadline = time.monotonic() + timeout_s
-    ready: dict[str, float] = {}
-    while len(ready) < len(procs):
-        for proc in procs:
-            took = proc.ready()
-            if took is not None:
-                ready[proc.name] = took
-        if time.monotonic() > deadline:
-            waiting = [p for p in procs if p.name not in ready]
-            tails = "\n".join(f"--- {p.name} ---\n{p.tail()}" for p in waiting)
-            raise TimeoutError(f"{[p.name for p in waiting]} not ready after {timeout_s} s:\n{tails}")
-        time.sleep(0.05)
-    return ready
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group."""
-    members = []
-    for proc in psutil.process_iter(["pid", "status"]):
-        with contextlib.suppress(psutil.Error, ProcessLookupError):
-            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                members.append(proc.pid)
-    return members
+    def env(self, service: str, redis_url: str) -> dict[str, str]:
+        """The whole environment; nothing from the caller's may point it at another Redis."""
+        return service_env(service, redis_url, self.values(service))
 
 
 @dataclass
@@ -290,8 +129,7 @@ class Cluster:
         _LIVE_SERVERS.append(self.server)
         for name in SERVICES:
             proc = ServiceProcess(name, self.settings.env(name, self.url), self.workdir / "logs")
-            self.services[name] = proc
-            proc.start()
+            self.services[name] = proc.start()
         return wait_all_ready(list(self.services.values()), ready_timeout_s)
 
     def client(self, **kwargs: Any) -> redis.Redis:
@@ -326,7 +164,7 @@ class Cluster:
 
     def stop(self) -> dict[str, int | None]:
         """SIGTERM every service (then SIGKILL), stop Redis; the exit codes. Raises on leftovers."""
-        codes = {name: proc.stop() for name, proc in self.services.items()}
+        codes = dict(zip(self.services, stop_all(list(self.services.values()), 15.0), strict=True))
         self.server.stop()
         with contextlib.suppress(ValueError):
             _LIVE_SERVERS.remove(self.server)
@@ -342,7 +180,7 @@ class Cluster:
     def log_tails(self, lines: int = 25) -> str:
         parts = []
         for name, proc in self.services.items():
-            state = "alive" if proc.alive() else f"exited {proc.process.poll() if proc.process else None}"
+            state = "alive" if proc.alive() else f"exited {proc.exit_code()}"
             parts.append(
                 f"--- {name} ({state}, start #{proc.starts}, {proc.log_path}) ---\n{proc.tail(lines)}"
             )
@@ -627,23 +465,7 @@ def wait_settled(
 
 def wait_quiet(client: redis.Redis, *, timeout_s: float = 60.0) -> None:
     """Until every pipeline group has read its whole stream and holds nothing pending."""
-    deadline = time.monotonic() + timeout_s
-    state: list[str] = []
-    while time.monotonic() < deadline:
-        state = []
-        for stream, group in PIPELINE_GROUPS:
-            last = cast(list[StreamEntry], client.xrevrange(stream, count=1))
-            last_id = _text(last[0][0]) if last else "0-0"
-            for row in cast(list[dict[str, Any]], client.xinfo_groups(stream)):
-                if _text(row["name"]) != group:
-                    continue
-                delivered = _text(row["last-delivered-id"])
-                if int(row["pending"]) or delivered != last_id:
-                    state.append(f"{stream}/{group}: pending {row['pending']}, at {delivered} of {last_id}")
-        if not state:
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"pipeline still busy after {timeout_s} s: {state}")
+    wait_groups_idle(client, PIPELINE_GROUPS, timeout_s=timeout_s)
 
 
 # --- the books -----------------------------------------------------------------------------------
