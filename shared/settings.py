@@ -174,6 +174,18 @@ class PublishSettings(ServiceSettings):
     webhooks_path: Path | None = Field(
         None, description="YAML/JSON list of webhook subscribers (url, secret env var, filter)."
     )
+    editor_tokens: SecretStr | None = Field(
+        None,
+        description=(
+            "Comma-separated tokens with the editor role: the console's replay, merge and split "
+            "need one. They also grant read access."
+        ),
+    )
+
+    def editor_token_set(self) -> frozenset[str]:
+        if self.editor_tokens is None:
+            return frozenset()
+        return frozenset(t.strip() for t in self.editor_tokens.get_secret_value().split(",") if t.strip())
 
 
 class CliSettings(ServiceSettings):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.publish import api
+from services.publish.console import make_console_routes
 from services.publish.entities_api import make_entity_routes
 from services.publish.handlers import PublishStage
 from services.publish.listing import PublishIndexStage
@@ -37,7 +38,11 @@ def create_service(settings: Settings | None = None) -> Service:
         name="publish",
         settings=settings,
         make_consumers=make_consumers,
-        make_routes=lambda ctx, _: [*api.make_routes(ctx, settings), *make_entity_routes(ctx, settings)],
+        make_routes=lambda ctx, _: [
+            *api.make_routes(ctx, settings),
+            *make_entity_routes(ctx, settings),
+            *make_console_routes(ctx, settings),
+        ],
         retention={
             streams.PUBLISHED: Retention(
                 maxlen=settings.retention_maxlen,
