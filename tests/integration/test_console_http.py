@@ -1,0 +1,154 @@
+"""The console's HTTP side over a real redis-server: sign-in, roles, CSRF, paging a large listing."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+
+from services.publish.console import COOKIE, FEED_PAGE_SIZE, csrf_token, make_console_routes
+from services.publish.listing import PublishIndexStage
+from shared import streams
+from shared.http import HttpContext
+from shared.metrics import ServiceMetrics
+from shared.settings import PublishSettings
+from tests.utils.published import T0, delivery, published_event, tagged_article
+
+pytestmark = pytest.mark.integration
+
+READER = "reader-token"
+EDITOR = "editor-token"
+ORIGIN = "http://publish.test"
+
+
+@pytest.fixture
+async def console(redis_client: aioredis.Redis) -> AsyncIterator[httpx.AsyncClient]:
+    ctx = HttpContext(
+        service="publish",
+        client=redis_client,
+        metrics=ServiceMetrics("publish"),
+        groups=[],
+        tokens=frozenset({READER}),
+    )
+    settings = PublishSettings(editor_tokens=EDITOR)  # type: ignore[arg-type]
+    app = Starlette(routes=make_console_routes(ctx, settings, heartbeat_s=0.2))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=ORIGIN, follow_redirects=False
+    ) as client:
+        yield client
+
+
+async def sign_in(console: httpx.AsyncClient, token: str) -> None:
+    response = await console.post(
+        "/console/login", data={"token": token, "next": "/console/health"}, headers={"Origin": ORIGIN}
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/console/health"
+
+
+async def dead_letter(client: aioredis.Redis) -> str:
+    payload = orjson.dumps({"payload": "{nope", "content_type": "application/json"}).decode()
+    entry_id = await client.xadd(
+        streams.DLQ,
+        {
+            "stage": "ingest",
+            "code": "unparseable_json",
+            "reason": "bad",
+            "source_stream": streams.INBOUND,
+            "payload": payload,
+        },
+    )
+    return str(entry_id.decode())
+
+
+async def test_reading_needs_a_token_and_the_session_cookie_is_httponly_and_strict(
+    console: httpx.AsyncClient,
+) -> None:
+    response = await console.get("/console/health")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/console/login?next=")
+    refused = await console.post("/console/login", data={"token": "wrong"}, headers={"Origin": ORIGIN})
+    assert refused.status_code == 401
+    signed = await console.post("/console/login", data={"token": READER}, headers={"Origin": ORIGIN})
+    cookie = signed.headers["set-cookie"]
+    assert f"{COOKIE}={READER}" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
+    assert "Path=/console" in cookie
+    page = await console.get("/console/health")
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+async def test_a_reader_cannot_replay_and_an_editor_needs_the_csrf_token(
+    console: httpx.AsyncClient, redis_client: aioredis.Redis
+) -> None:
+    entry_id = await dead_letter(redis_client)
+    await sign_in(console, READER)
+    as_reader = await console.post(
+        "/console/dlq/replay",
+        data={"entry_id": entry_id, "csrf": csrf_token(READER)},
+        headers={"Origin": ORIGIN},
+    )
+    assert as_reader.status_code == 403
+    await sign_in(console, EDITOR)
+    page = (await console.get("/console/health")).text
+    assert f'data-dlq-id="{entry_id}"' in page
+    no_csrf = await console.post(
+        "/console/dlq/replay", data={"entry_id": entry_id}, headers={"Origin": ORIGIN}
+    )
+    assert no_csrf.status_code == 403
+    cross_site = await console.post(
+        "/console/dlq/replay",
+        data={"entry_id": entry_id, "csrf": csrf_token(EDITOR)},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert cross_site.status_code == 403
+    assert await redis_client.xlen(streams.DLQ) == 1
+    done = await console.post(
+        "/console/dlq/replay",
+        data={"entry_id": entry_id, "csrf": csrf_token(EDITOR)},
+        headers={"Origin": ORIGIN},
+    )
+    assert done.status_code == 303
+    assert "replayed" in done.headers["location"]
+    assert await redis_client.xlen(streams.DLQ) == 0
+    ((_, fields),) = await redis_client.xrange(streams.INBOUND)
+    assert fields[b"payload"] == b"{nope"
+
+
+async def test_the_feed_pages_through_ten_thousand_articles_fifty_at_a_time(
+    console: httpx.AsyncClient, redis_client: aioredis.Redis
+) -> None:
+    stage = PublishIndexStage(redis_client)
+    total = 10_000
+    for start in range(0, total, 1000):
+        events = [
+            published_event(tagged_article(f"a{i:05d}", published_at=T0 + timedelta(minutes=i)))
+            for i in range(start, start + 1000)
+        ]
+        pipe = redis_client.pipeline(transaction=False)
+        for event in events:
+            pipe.hset(streams.PUBLISH_LATEST, event.article_id, event.model_dump_json())
+        await pipe.execute()
+        await stage.process([delivery(e, f"{i + 1}-0") for i, e in enumerate(events, start)])
+    await sign_in(console, READER)
+    began = time.perf_counter()
+    first = await console.get("/console/")
+    elapsed = time.perf_counter() - began
+    assert first.status_code == 200
+    shown = re.findall(r'<article class="item" data-article-id="([^"]+)"', first.text)
+    assert shown[:2] == ["a09999", "a09998"]
+    assert len(shown) == FEED_PAGE_SIZE
+    assert elapsed < 2.0, f"first page took {elapsed:.2f} s"
+    older = re.search(r'href="(/console/\?cursor=[^"]+)"', first.text)
+    assert older is not None
+    second = await console.get(older.group(1).replace("&amp;", "&"))
+    assert re.findall(r'data-article-id="([^"]+)"', second.text)[0] == "a09949"
