@@ -37,7 +37,7 @@ async def console(redis_client: aioredis.Redis) -> AsyncIterator[httpx.AsyncClie
         groups=[],
         tokens=frozenset({READER}),
     )
-    settings = PublishSettings(editor_tokens=EDITOR)  # type: ignore[arg-type]
+    settings = PublishSettings(editor_tokens=EDITOR)
     app = Starlette(routes=make_console_routes(ctx, settings, heartbeat_s=0.2))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url=ORIGIN, follow_redirects=False
