@@ -189,6 +189,7 @@ class HealthSampler:
     samples: deque[Sample] = field(default_factory=lambda: deque(maxlen=SAMPLES))
     dlq_by_code: dict[str, int] = field(default_factory=dict)
     dlq_total: int = 0
+    dlq_error: str | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def sample(self) -> None:
@@ -220,13 +221,18 @@ class HealthSampler:
                 lag[spec.stage] = behind
             by_code: dict[str, int] = {}
             by_stage: dict[str, int] = {}
-            for _, raw in await self.client.xrevrange(streams.DLQ, count=DLQ_SCAN):
+            try:
+                newest = await self.client.xrevrange(streams.DLQ, count=DLQ_SCAN)
+                self.dlq_total = int(await self.client.xlen(streams.DLQ))
+                self.dlq_error = None
+            except ResponseError as exc:  # NOPERM: this Redis user may only write the DLQ
+                newest, self.dlq_error = [], dlq_refusal(exc)
+            for _, raw in newest:
                 fields = wire.text_fields(raw)
                 code = fields.get("code") or "rejected"
                 by_code[code] = by_code.get(code, 0) + 1
                 stage = fields.get("stage") or "?"
                 by_stage[stage] = by_stage.get(stage, 0) + 1
-            self.dlq_total = int(await self.client.xlen(streams.DLQ))
             self.dlq_by_code = by_code
             failed = {s.stage: by_stage.get(s.stage, 0) for s in stage_specs()}
             self.samples.append(Sample(now, processed, failed, lag))
@@ -245,6 +251,13 @@ class HealthSampler:
 
     def window_s(self) -> float:
         return self.samples[-1].at - self.samples[0].at if len(self.samples) > 1 else 0.0
+
+
+def dlq_refusal(exc: Exception) -> str:
+    return (
+        f"Redis refused the dead-letter stream to this service ({exc}); its user may only write it "
+        "(deploy/redis/users.acl). Use `newsflow dlq` with an operator's Redis user instead."
+    )
 
 
 def _text(value: Any) -> str:
@@ -541,7 +554,11 @@ def make_console_routes(
 
     async def health(request: Request, who: render.Viewer) -> Response:
         await sampler.sample()
-        entries = await list_dead_letters(ctx.client, streams.DLQ, limit=DLQ_SHOWN)
+        try:
+            entries = await list_dead_letters(ctx.client, streams.DLQ, limit=DLQ_SHOWN)
+        except ResponseError as exc:
+            entries = []
+            sampler.dlq_error = dlq_refusal(exc)
         rows = [
             render.DeadLetterRow(
                 entry_id=e.entry_id,
@@ -563,17 +580,22 @@ def make_console_routes(
             viewer=who,
             editing_enabled=bool(access.editors),
             message=request.query_params.get("done"),
+            dlq_error=sampler.dlq_error,
         )
         return _html(body)
 
     async def replay(request: Request, form: dict[str, str]) -> Response:
         entry_id = form.get("entry_id", "")
-        entry = await get_dead_letter(ctx.client, streams.DLQ, entry_id) if entry_id else None
-        if entry is None:
-            return _see_other(f"/console/health?done={quote(f'no dead letter {entry_id}')}")
-        async with new_http_client() as http:
-            targets = WebhookTargets(settings.webhooks_path, http)
-            result = await replay_entry(ctx.client, entry, deliverer_for=targets)
+        try:
+            entry = await get_dead_letter(ctx.client, streams.DLQ, entry_id) if entry_id else None
+            if entry is None:
+                return _see_other(f"/console/health?done={quote(f'no dead letter {entry_id}')}")
+            async with new_http_client() as http:
+                targets = WebhookTargets(settings.webhooks_path, http)
+                result = await replay_entry(ctx.client, entry, deliverer_for=targets)
+        except ResponseError as exc:  # NOPERM under the least-privilege ACL
+            log.warning("console replay refused by redis", entry_id=entry_id, error=repr(exc))
+            return _see_other(f"/console/health?done={quote(f'not replayed {entry_id}: {exc}')}")
         log.info("console replay", entry_id=entry_id, outcome=result.outcome, detail=result.detail)
         return _see_other(f"/console/health?done={quote(f'{result.outcome} {entry_id} {result.detail}')}")
 

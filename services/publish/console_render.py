@@ -606,6 +606,7 @@ def health_page(
     viewer: Viewer,
     editing_enabled: bool,
     message: str | None = None,
+    dlq_error: str | None = None,
 ) -> str:
     rows = "".join(
         f'<tr><th scope="row">{esc(s.stage)}<br><code class="muted">{esc(s.stream)}</code></th>'
@@ -658,13 +659,15 @@ def health_page(
             else '<p class="muted">Replay is off: set NEWSFLOW_PUBLISH_EDITOR_TOKENS to allow it.</p>'
         )
     )
+    if dlq_error:
+        hint = f'<p class="error" role="alert">{esc(dlq_error)}</p>'
     table = (
         '<table class="dlq"><thead><tr><th scope="col">Entry</th><th scope="col">Failed at</th>'
         '<th scope="col">Stage</th><th scope="col">Code</th><th scope="col">Article</th>'
         f'<th scope="col">Reason</th><th scope="col"><span class="sr">Action</span></th></tr></thead>'
         f"<tbody>{''.join(items)}</tbody></table>"
         if items
-        else '<p class="muted">The dead-letter stream is empty.</p>'
+        else ("" if dlq_error else '<p class="muted">The dead-letter stream is empty.</p>')
     )
     main = (
         f'<h1>Pipeline health</h1>{notice(message)}<div id="health" data-refresh="/console/health">{charts}'

@@ -19,6 +19,7 @@ from shared import streams
 from shared.http import HttpContext
 from shared.metrics import ServiceMetrics
 from shared.settings import PublishSettings
+from tests.utils.paths import REPO
 from tests.utils.published import T0, delivery, published_event, tagged_article
 
 pytestmark = pytest.mark.integration
@@ -152,3 +153,41 @@ async def test_the_feed_pages_through_ten_thousand_articles_fifty_at_a_time(
     assert older is not None
     second = await console.get(older.group(1).replace("&amp;", "&"))
     assert re.findall(r'data-article-id="([^"]+)"', second.text)[0] == "a09949"
+
+
+async def test_under_publishs_least_privilege_acl_the_health_page_says_why_it_cannot_show_dead_letters(
+    redis_client: aioredis.Redis, redis_url: str
+) -> None:
+    version = (await redis_client.info("server"))["redis_version"]
+    if int(str(version).split(".")[0]) < 7:
+        pytest.skip(f"Redis {version}: publish's ACL rules (%W~) need Redis >= 7")
+    (line,) = [
+        row
+        for row in (REPO / "deploy/redis/users.acl").read_text().splitlines()
+        if row.startswith("user publish ")
+    ]
+    rules = [word for word in line.split()[2:] if not word.startswith(("#", ">"))]
+    user = "console-acl-test"
+    entry_id = await dead_letter(redis_client)
+    await redis_client.acl_setuser(user, reset=True)
+    await redis_client.execute_command("ACL", "SETUSER", user, "on", "nopass", *rules)  # type: ignore[no-untyped-call]
+    limited: aioredis.Redis = aioredis.Redis.from_url(redis_url, username=user, password="unused")
+    try:
+        ctx = HttpContext(service="publish", client=limited, metrics=ServiceMetrics("publish"), groups=[])
+        app = Starlette(routes=make_console_routes(ctx, PublishSettings(editor_tokens=EDITOR)))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ORIGIN) as console:
+            await sign_in(console, EDITOR)
+            page = await console.get("/console/health")
+            assert page.status_code == 200
+            assert "Redis refused the dead-letter stream" in page.text
+            replayed = await console.post(
+                "/console/dlq/replay",
+                data={"entry_id": entry_id, "csrf": csrf_token(EDITOR)},
+                headers={"Origin": ORIGIN},
+            )
+            assert replayed.status_code == 303
+            assert "not%20replayed" in replayed.headers["location"]
+        assert await redis_client.xlen(streams.DLQ) == 1
+    finally:
+        await limited.aclose()
+        await redis_client.acl_deluser(user)
