@@ -171,7 +171,8 @@ def feed_item(event: PublishedEvent) -> str:
     data = event.data
     withdrawn = data.pubstatus is PubStatus.WITHDRAWN or event.event_type is EventType.WITHDRAWN
     label = EVENT_LABELS.get(event.event_type, event.event_type.value)
-    title = data.title or "(untitled)"
+    # A kill notice carries no title of its own: the id is what an editor can find it by.
+    title = data.title or f"(withdrawn: {event.article_id})"
     headline = f'<a href="/console/articles/{_q(event.article_id)}">{esc(title)}</a>'
     if withdrawn:
         headline = f"<del>{headline}</del>"
@@ -357,9 +358,9 @@ def history_table(rows: Sequence[VersionRow], *, current_version: int) -> str:
         for r in rows
     )
     return (
-        '<table class="history"><caption>Versions, newest first</caption><thead><tr>'
+        '<div class="scroll"><table class="history"><caption>Versions, newest first</caption><thead><tr>'
         '<th scope="col">Version</th><th scope="col">Event</th><th scope="col">Published</th>'
-        f'<th scope="col">Stream entry</th></tr></thead><tbody>{body}</tbody></table>'
+        f'<th scope="col">Stream entry</th></tr></thead><tbody>{body}</tbody></table></div>'
     )
 
 
