@@ -36,9 +36,9 @@ test: $(STAMP) ## lint, type-check and run the test suite (starts its own redis-
 	@test -x $(CHROMIUM) || echo "NOTE: the console browser test will be SKIPPED: $(CHROMIUM) is not installed (make test-browser installs it)"
 	$(BIN)/pytest -m "not slow" -p no:cacheprovider
 
-test-browser: $(STAMP) ## install Debian's chromium (apt) when missing, then run the console's browser test
+test-browser: $(STAMP) ## install Debian's chromium (apt) when missing, run the console's browser test, refresh docs/screenshots
 	@test -x $(CHROMIUM) || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
-	$(BIN)/pytest tests/browser -m browser -p no:cacheprovider -ra
+	NEWSFLOW_TEST_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/browser -m browser -p no:cacheprovider -ra
 
 test-fast: $(STAMP) ## unit tests only
 	$(BIN)/pytest tests/unit -q
