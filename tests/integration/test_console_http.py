@@ -13,14 +13,16 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
+from services.enrich.registry import EntityRegistry
 from services.publish.console import COOKIE, FEED_PAGE_SIZE, csrf_token, make_console_routes
 from services.publish.listing import PublishIndexStage
 from shared import streams
+from shared.events import Entities, Mention
 from shared.http import HttpContext
 from shared.metrics import ServiceMetrics
 from shared.settings import PublishSettings
 from tests.utils.paths import REPO
-from tests.utils.published import T0, delivery, published_event, tagged_article
+from tests.utils.published import BASE_URL, T0, delivery, person, published_event, tagged_article
 
 pytestmark = pytest.mark.integration
 
@@ -191,3 +193,54 @@ async def test_under_publishs_least_privilege_acl_the_health_page_says_why_it_ca
     finally:
         await limited.aclose()
         await redis_client.acl_deluser(user)
+
+
+async def test_an_editor_merges_two_entities_from_the_entity_view_and_a_reader_sees_no_form(
+    console: httpx.AsyncClient, redis_client: aioredis.Redis
+) -> None:
+    registry = EntityRegistry(redis_client, base_url=BASE_URL)
+    linked = await registry.link(
+        "a1",
+        T0,
+        Entities(
+            people=[
+                person("Sergey Shoygu").model_copy(
+                    update={"mentions": [Mention(text="Sergey Shoygu", start=0, end=13)]}
+                )
+            ]
+        ),
+    )
+    other = await registry.link(
+        "a2",
+        T0,
+        Entities(
+            people=[
+                person("Boris Ivanov").model_copy(
+                    update={"mentions": [Mention(text="Boris Ivanov", start=0, end=12)]}
+                )
+            ]
+        ),
+    )
+    source, target = other.people[0].entity_id, linked.people[0].entity_id
+    assert source
+    assert target
+    assert source != target
+    await sign_in(console, READER)
+    as_reader = await console.get(f"/console/entities/{source}")
+    assert as_reader.status_code == 200
+    assert "Boris Ivanov" in as_reader.text
+    assert f"/console/entities/{source}/merge" not in as_reader.text
+    await sign_in(console, EDITOR)
+    merged = await console.post(
+        f"/console/entities/{source}/merge",
+        data={"into": target, "csrf": csrf_token(EDITOR)},
+        headers={"Origin": ORIGIN},
+    )
+    assert merged.status_code == 303
+    assert merged.headers["location"].startswith(f"/console/entities/{target}?done=merged")
+    card = await registry.get(source)
+    assert card is not None
+    assert card.id == target
+    page = await console.get(merged.headers["location"])
+    assert "Boris Ivanov" in page.text
+    assert f"merged {source} into {target}" in page.text
