@@ -619,8 +619,8 @@ def health_page(
     span = f"{window_s / 60:.1f} min" if window_s >= 60 else f"{window_s:.0f} s"
     charts = (
         f'<section id="charts" aria-labelledby="stages"><h2 id="stages">Stages</h2>'
-        f'<p class="muted">{count} samples over the last {span}, one at most every 5 s while someone '
-        "looks at this page.</p>"
+        f'<p class="muted">{count} sample{"" if count == 1 else "s"} over the last {span}: one at most '
+        "every 5 s while this page is open (it refreshes itself).</p>"
         '<table class="stages"><thead><tr><th scope="col">Stage</th><th scope="col">Processed</th>'
         f'<th scope="col">Failed (dead-lettered)</th><th scope="col">Consumer lag</th></tr></thead>'
         f"<tbody>{rows}</tbody></table></section>"
