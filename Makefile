@@ -7,9 +7,11 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Debian's package; Playwright drives it (never `playwright install`, which downloads a browser).
+CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint typecheck eval eval-identity train-de bench chaos deploy-base deploy-images deploy-test clean
+.PHONY: help install demo test test-fast test-browser lint typecheck eval eval-identity train-de bench chaos deploy-base deploy-images deploy-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,7 +33,12 @@ test: $(STAMP) ## lint, type-check and run the test suite (starts its own redis-
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	@test -x $(CHROMIUM) || echo "NOTE: the console browser test will be SKIPPED: $(CHROMIUM) is not installed (make test-browser installs it)"
 	$(BIN)/pytest -m "not slow" -p no:cacheprovider
+
+test-browser: $(STAMP) ## install Debian's chromium (apt) when missing, run the console's browser test, refresh docs/screenshots
+	@test -x $(CHROMIUM) || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	NEWSFLOW_TEST_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/browser -m browser -p no:cacheprovider -ra
 
 test-fast: $(STAMP) ## unit tests only
 	$(BIN)/pytest tests/unit -q

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 from services.publish import api
+from services.publish.console import make_console_routes
 from services.publish.embargo import EmbargoMetrics, EmbargoReleaser
 from services.publish.entities_api import make_entity_routes
 from services.publish.settings import Settings
@@ -52,7 +53,11 @@ def create_service(settings: Settings | None = None) -> Service:
         name="publish",
         settings=settings,
         make_consumers=make_consumers,
-        make_routes=lambda ctx, _: [*api.make_routes(ctx, settings), *make_entity_routes(ctx, settings)],
+        make_routes=lambda ctx, _: [
+            *api.make_routes(ctx, settings),
+            *make_entity_routes(ctx, settings),
+            *make_console_routes(ctx, settings),
+        ],
         background=release_embargoes,
         rate_limit_per_s=settings.rate_limit_per_s,
         retention={

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -36,6 +36,18 @@ class PublishSettings(ServiceSettings):
     webhooks_path: Path | None = Field(
         None, description="YAML/JSON list of webhook subscribers (url, secret env var, filter)."
     )
+    editor_tokens: SecretStr | None = Field(
+        None,
+        description=(
+            "Comma-separated tokens with the editor role: the console's replay, merge and split "
+            "need one. They also grant read access."
+        ),
+    )
+
+    def editor_token_set(self) -> frozenset[str]:
+        if self.editor_tokens is None:
+            return frozenset()
+        return frozenset(t.strip() for t in self.editor_tokens.get_secret_value().split(",") if t.strip())
 
 
 # What `app.py` and the CLI import: each service's settings class under one name.
