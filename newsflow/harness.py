@@ -32,6 +32,8 @@ import orjson
 import psutil
 import redis
 
+from shared.wire import as_text
+
 SERVICES: Final = ("ingest", "enrich", "publish")
 STARTED_LINE: Final = b'"event":"started"'  # what a service logs (JSON, INFO) once it is reading
 RSS_SAMPLE_S: Final = 0.2  # RSS sampling period, in seconds
@@ -402,10 +404,6 @@ class ProcessSet:
 # --- consumer groups ------------------------------------------------------------------------------
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
 def groups_behind(client: redis.Redis, stream: str, group: str | None = None) -> list[str]:
     """The consumer groups of `stream` (only `group` when given) that have not read everything or
     hold pending entries, one line of state each; [] when none (or there is no such stream)."""
@@ -414,15 +412,15 @@ def groups_behind(client: redis.Redis, stream: str, group: str | None = None) ->
         last = cast(list[tuple[bytes, Any]], client.xrevrange(stream, count=1))
     except redis.ResponseError:  # no such stream: nothing to wait for
         return []
-    last_id = _text(last[0][0]) if last else "0-0"
+    last_id = as_text(last[0][0]) if last else "0-0"
     behind = []
     for row in rows:
-        if group is not None and _text(row["name"]) != group:
+        if group is not None and as_text(row["name"]) != group:
             continue
-        delivered = _text(row["last-delivered-id"])
+        delivered = as_text(row["last-delivered-id"])
         if int(row["pending"]) or delivered != last_id:
             behind.append(
-                f"{stream}/{_text(row['name'])}: pending {row['pending']}, at {delivered} of {last_id}"
+                f"{stream}/{as_text(row['name'])}: pending {row['pending']}, at {delivered} of {last_id}"
             )
     return behind
 

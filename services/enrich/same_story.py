@@ -30,6 +30,7 @@ from datasketch import MinHash
 
 from shared import streams
 from shared.events import RelatedKind, RelatedLink, SameStory
+from shared.wire import as_text
 
 NUM_PERM: Final = 128  # signature length: standard error of the Jaccard estimate about 0.04
 # 64 bands of 2 rows: a pair at Jaccard 0.2 is a candidate 93% of the time, unrelated texts (Jaccard
@@ -94,10 +95,6 @@ class Match:
         )
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class SameStoryIndex:
     def __init__(self, client: aioredis.Redis, *, threshold: float, prefix: str = PREFIX) -> None:
         self.client = client
@@ -122,7 +119,7 @@ class SameStoryIndex:
             pipe.smembers(self._band_key(band, digest))
         pipe.hget(f"{self.prefix}:story", article_id)
         *members, own_story = await pipe.execute()
-        candidates = sorted({_text(m) for group in members for m in group} - {article_id})
+        candidates = sorted({as_text(m) for group in members for m in group} - {article_id})
 
         best: tuple[float, str] | None = None
         stories: dict[str, str] = {}
@@ -135,12 +132,12 @@ class SameStoryIndex:
                 if raw is None:
                     continue
                 score = similarity(sig, np.frombuffer(raw, dtype=np.uint64))
-                stories[candidate] = _text(story) if story is not None else candidate
+                stories[candidate] = as_text(story) if story is not None else candidate
                 if score >= self.threshold and (best is None or score > best[0]):
                     best = (score, candidate)
 
         if own_story is not None:
-            story_id = _text(own_story)
+            story_id = as_text(own_story)
         elif best is not None:
             story_id = stories[best[1]]
         else:
@@ -159,7 +156,7 @@ class SameStoryIndex:
         pipe.hset(f"{self.prefix}:story", article_id, story_id)
         pipe.hset(f"{self.prefix}:title", article_id, title)
         await pipe.execute()
-        return Match(story_id, same, _text(first_title) if first_title is not None else None)
+        return Match(story_id, same, as_text(first_title) if first_title is not None else None)
 
     async def match_many(self, articles: Sequence[tuple[str, str, str]]) -> list[Match | None]:
         """In order, so a later copy in the same batch finds an earlier one."""

@@ -32,6 +32,7 @@ from shared import streams, wire
 from shared.events import PublishedEvent, PubStatus, RawArticle, TaggedArticle, TaggedEvent
 from shared.logging import get_logger
 from shared.runtime.consumer import GUARDED_XADD, Retention
+from shared.wire import as_text
 
 log = get_logger(__name__)
 
@@ -52,10 +53,6 @@ redis.call('HDEL', KEYS[#KEYS], ARGV[1])
 """
     + GUARDED_XADD
 )
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def is_held(article: RawArticle, now: datetime) -> bool:
@@ -124,13 +121,13 @@ class EmbargoReleaser:
             self.metrics.held.set(int(held))
         if not rows:
             return []
-        ids = [_text(member) for member, _ in rows]
+        ids = [as_text(member) for member, _ in rows]
         events = await self.client.hmget(streams.PUBLISH_EMBARGO_HELD, ids)  # type: ignore[misc]
         due = []
         for (_, score), article_id, event_json in zip(rows, ids, events, strict=True):
             if event_json is None:
                 continue  # released by another replica between the two reads
-            text = _text(event_json)
+            text = as_text(event_json)
             version = TaggedEvent.model_validate_json(text).article_version
             due.append(Due(article_id, int(score), text, version))
         return due
