@@ -15,6 +15,9 @@ SUBSET_DOCS = 40
 # The targets: document F1 at least this much above the plain model's, at this share of its speed.
 DOC_F1_GAIN = 0.05
 MIN_SPEED_RATIO = 0.8
+# 40 documents take about 2 s of CPU: their ratio swings by ±0.1 between runs (0.73–0.99 seen), so
+# the subset checks a looser floor and the full dev set (slow test, make eval) checks the target.
+SUBSET_MIN_SPEED_RATIO = 0.65
 
 
 def test_scores_count_exact_spans_and_distinct_names_per_document() -> None:
@@ -84,11 +87,11 @@ def compare(dataset: Path, tagger: Tagger, predictions: Path | None = None) -> t
     return raw, ours
 
 
-def assert_targets(raw: EvalReport, ours: EvalReport) -> None:
+def assert_targets(raw: EvalReport, ours: EvalReport, min_speed_ratio: float = MIN_SPEED_RATIO) -> None:
     assert ours.document_f1 >= raw.document_f1 + DOC_F1_GAIN
     assert ours.mention_f1 > raw.mention_f1
     # CPU time, not wall-clock: other processes on a shared machine do not move it.
-    assert raw.cpu_seconds / ours.cpu_seconds >= MIN_SPEED_RATIO
+    assert raw.cpu_seconds / ours.cpu_seconds >= min_speed_ratio
 
 
 def test_dev_subset_beats_the_raw_model_at_comparable_speed(tagger: Tagger, tmp_path: Path) -> None:
@@ -98,7 +101,7 @@ def test_dev_subset_beats_the_raw_model_at_comparable_speed(tagger: Tagger, tmp_
     predictions = tmp_path / "predictions.jsonl"
     raw, ours = compare(subset, tagger, predictions)
     assert ours.docs == raw.docs == SUBSET_DOCS
-    assert_targets(raw, ours)
+    assert_targets(raw, ours, SUBSET_MIN_SPEED_RATIO)
     docs = [orjson.loads(line) for line in subset.read_bytes().splitlines()]
     written = [orjson.loads(line) for line in predictions.read_bytes().splitlines()]
     assert [w["doc_id"] for w in written] == [d["doc_id"] for d in docs]
