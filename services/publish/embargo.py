@@ -31,7 +31,7 @@ from services.publish.logic import build_published, event_type_for
 from shared import streams, wire
 from shared.events import PublishedEvent, PubStatus, RawArticle, TaggedArticle, TaggedEvent
 from shared.logging import get_logger
-from shared.runtime.consumer import GUARDED_XADD, Retention
+from shared.runtime.consumer import GUARDED_XADD, Op, Retention
 from shared.wire import as_text
 
 log = get_logger(__name__)
@@ -228,22 +228,25 @@ class EmbargoReleaser:
                 await asyncio.wait_for(stop.wait(), timeout=max(remaining, 0.001))
 
 
-def hold_writes(
-    event_json: str, article: RawArticle
-) -> tuple[tuple[tuple[str, str, str], ...], tuple[tuple[str, str, float], ...]]:
-    """(hset, zadd) of an `Emit` that holds this version until its embargo time."""
+def hold_writes(event_json: str, article: RawArticle) -> tuple[Op, ...]:
+    """The ops of an `Emit` that holds this version until its embargo time."""
     assert article.embargoed_until is not None
-    hset = (
-        (streams.PUBLISH_EMBARGO_HELD, article.article_id, event_json),
-        (streams.PUBLISH_EMBARGO_VERSIONS, article.article_id, str(article.version)),
+    article_id, due = article.article_id, streams.PUBLISH_EMBARGO_DUE
+    return (
+        Op(streams.PUBLISH_EMBARGO_HELD, "hset", (streams.PUBLISH_EMBARGO_HELD, article_id, event_json)),
+        Op(
+            streams.PUBLISH_EMBARGO_VERSIONS,
+            "hset",
+            (streams.PUBLISH_EMBARGO_VERSIONS, article_id, str(article.version)),
+        ),
+        Op(due, "zadd", (due, {article_id: float(epoch_ms(article.embargoed_until))})),
     )
-    zadd = ((streams.PUBLISH_EMBARGO_DUE, article.article_id, float(epoch_ms(article.embargoed_until))),)
-    return hset, zadd
 
 
-def lift_writes(article_id: str) -> tuple[tuple[str, str, float], ...]:
-    """zadd that makes a held, now superseded, version due at once (the release drops it)."""
-    return ((streams.PUBLISH_EMBARGO_DUE, article_id, 0.0),)
+def lift_writes(article_id: str) -> tuple[Op, ...]:
+    """The op that makes a held, now superseded, version due at once (the release drops it)."""
+    due = streams.PUBLISH_EMBARGO_DUE
+    return (Op(due, "zadd", (due, {article_id: 0.0})),)
 
 
 def held_versions_of(ids: Sequence[str], stored: Sequence[bytes | str | None]) -> dict[str, int]:

@@ -101,9 +101,14 @@ class PublishStage:
                 )
                 continue
             if is_held(article, now):
-                hset, zadd = hold_writes(delivery.fields[streams.FIELD_EVENT], article)
                 held[event.article_id] = article.version
-                outcomes.append(Emit((), hset=hset, zadd=zadd, article_id=event.article_id))
+                outcomes.append(
+                    Emit(
+                        (),
+                        ops=hold_writes(delivery.fields[streams.FIELD_EVENT], article),
+                        article_id=event.article_id,
+                    )
+                )
                 log.info(
                     "held under embargo",
                     article_id=event.article_id,
@@ -147,7 +152,7 @@ class PublishStage:
                     (Output(streams.PUBLISHED, fields),),
                     guard=guard,
                     article_id=event.article_id,
-                    zadd=lifted,
+                    ops=lifted,
                 )
             )
             log.info(

@@ -108,11 +108,10 @@ class Emit:
     hset: tuple[tuple[str, str, str], ...] = ()
     guard: VersionGuard | None = None
     article_id: str | None = None
-    # State kept by index stages: commands run in the commit, valid only while `reads` hold.
+    # Other state written with the outputs (index entries, publish's embargo queue); when `reads`
+    # are given, the commands run only while what the stage read is unchanged.
     ops: tuple[Op, ...] = ()
     reads: tuple[Read, ...] = ()
-    # (key, member, score): sorted-set state written with the outputs, e.g. publish's embargo queue.
-    zadd: tuple[tuple[str, str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,8 +510,6 @@ class StageRunner:
         for op in outcome.ops:
             writes.add(op.key, op.method, *op.args)
         writes.reads.extend(outcome.reads)
-        for key, member, score in outcome.zadd:
-            writes.add(key, "zadd", key, {member: score})
 
     def _queue_dead_letter(
         self,
