@@ -280,9 +280,6 @@ class PlaceIndex:
         """The place of a name in any language the data has: `lookup`, then alternate names."""
         return self.lookup(name) or self._alternates.get(place_key(name))
 
-    def country_by_code(self, alpha2: str) -> Place | None:
-        return self._by_code.get(alpha2.upper())
-
     def city(self, name: str) -> Place | None:
         key = place_key(name)
         return self._cities.get(key) or self._city_aliases.get(key)

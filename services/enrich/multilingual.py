@@ -16,7 +16,7 @@ from typing import Any
 
 import spacy
 
-from services.enrich.identifiers import CITY_PRIOR_POPULATION, PlaceIndex, place_index
+from services.enrich.identifiers import CITY_PRIOR_POPULATION
 from services.enrich.knowledge import KnowledgeBase
 from services.enrich.languages import PIPELINES, RULES, language_code
 from services.enrich.logic import (
@@ -59,7 +59,6 @@ class MultilingualTagger:
         self._pipelines = {**PIPELINES, **(pipelines or {}), DEFAULT_LANGUAGE: english_model}
         self._taggers: dict[str, Tagger] = dict(loaded or {})
         self._lock = threading.Lock()
-        self._places: PlaceIndex = place_index()
         self._ruler_nlp: Any = None
 
     @property
@@ -147,7 +146,10 @@ class MultilingualTagger:
 
     def _knowledge_base_resolved(self, text: str) -> list[Any]:
         return resolve(
-            text, self._knowledge_base_candidates(text), places=self._places, gazetteer=self.gazetteer
+            text,
+            self._knowledge_base_candidates(text),
+            places=self.gazetteer.places,
+            gazetteer=self.gazetteer,
         )
 
     def _knowledge_base_candidates(self, text: str) -> list[Candidate]:
@@ -177,8 +179,8 @@ class MultilingualTagger:
         return sorted(found, key=lambda c: c.start)
 
     def _is_known_place(self, name: str) -> bool:
-        """A country, continent or US state, or a city of CITY_PRIOR_POPULATION (any of its names)."""
-        place = self._places.lookup(name)
+        """A house place, a country, continent or US state, or a city of CITY_PRIOR_POPULATION."""
+        place = self.gazetteer.places.lookup(name)
         if place is None:
             return False
         return place.kind != "city" or place.population >= CITY_PRIOR_POPULATION

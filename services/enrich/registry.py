@@ -86,24 +86,30 @@ return #ids
 """
 )
 
-# KEYS[1] = P:doc; ARGV = prefix, claim ("" for none), new id, card JSON, identifier keys JSON.
+# KEYS[1] = P:doc; ARGV = prefix, new entities JSON: [{claim ("" for none), id, doc (card JSON),
+# idents [identifier keys]}], in the article's order. Returns each one's id: its own, or that of
+# the entity that already holds its claim or one of its identifiers (an earlier one of the list too).
 _CREATE = (
     _LUA_FOLLOW
     + """
-local p, claim, id = ARGV[1], ARGV[2], ARGV[3]
-if claim ~= '' then
-  local have = redis.call('HGET', p .. ':claim', claim)
-  if have then return follow(p, have) end
+local p = ARGV[1]
+local function create(new)
+  if new.claim ~= '' then
+    local have = redis.call('HGET', p .. ':claim', new.claim)
+    if have then return follow(p, have) end
+  end
+  for _, key in ipairs(new.idents) do
+    local owner = redis.call('HGET', p .. ':ident', key)
+    if owner then return follow(p, owner) end
+  end
+  redis.call('HSET', KEYS[1], new.id, new.doc)
+  if new.claim ~= '' then redis.call('HSET', p .. ':claim', new.claim, new.id) end
+  for _, key in ipairs(new.idents) do redis.call('HSET', p .. ':ident', key, new.id) end
+  return new.id
 end
-local idents = cjson.decode(ARGV[5])
-for _, key in ipairs(idents) do
-  local owner = redis.call('HGET', p .. ':ident', key)
-  if owner then return follow(p, owner) end
-end
-redis.call('HSET', KEYS[1], id, ARGV[4])
-if claim ~= '' then redis.call('HSET', p .. ':claim', claim, id) end
-for _, key in ipairs(idents) do redis.call('HSET', p .. ':ident', key, id) end
-return id
+local out = {}
+for i, new in ipairs(cjson.decode(ARGV[2])) do out[i] = create(new) end
+return out
 """
 )
 
@@ -329,16 +335,11 @@ class EntityRegistry:
                 decisions.append(first[i])
                 continue
             decisions.append(linking.decide(q, [_known(c, shared.get(c["id"], {})) for c in cands], context))
-        ids: list[str] = []
-        raced: set[int] = set()
-        for i, (e, q, c, d) in enumerate(zip(flat, queries, candidates, decisions, strict=True)):
-            if d.entity_id is not None:
-                ids.append(d.entity_id)
-                continue
-            entity_id, created = await self._create_for(e, q, c)
-            ids.append(entity_id)
-            if not created:
-                raced.add(i)
+        unlinked = [i for i, d in enumerate(decisions) if d.entity_id is None]
+        made = await self._create_all([(flat[i], queries[i], candidates[i]) for i in unlinked])
+        created = dict(zip(unlinked, made, strict=True))
+        ids = [d.entity_id or created[i][0] for i, d in enumerate(decisions)]
+        raced = {i for i, (_, new) in created.items() if not new}
         final = await self._apply_article(article_id, published, flat, queries, ids)
         linked: dict[int, Entity] = {}
         for i, (entity, decision, entity_id) in enumerate(zip(flat, decisions, final, strict=True)):
@@ -406,10 +407,21 @@ class EntityRegistry:
             for entity_id, scores in zip(ids, replies, strict=True)
         }
 
-    async def _create_for(
-        self, entity: Entity, query: Query, candidates: Sequence[Mapping[str, Any]]
-    ) -> tuple[str, bool]:
-        """A new entity's id, True; or, when another replica claimed the name first, its id, False."""
+    async def _create_all(
+        self, new: Sequence[tuple[Entity, Query, Sequence[Mapping[str, Any]]]]
+    ) -> list[tuple[str, bool]]:
+        """Each new entity's id, True; or, when another replica (or an earlier entity of this
+        article) claimed the name first, that id, False. One script call for the whole article."""
+        if not new:
+            return []
+        items = [self._new_entity(entity, query, candidates) for entity, query, candidates in new]
+        result = await self._create(keys=[self._doc_key], args=[self.prefix, orjson.dumps(items)])
+        got = [r.decode() if isinstance(r, bytes) else str(r) for r in result]
+        return [(entity_id, entity_id == item["id"]) for entity_id, item in zip(got, items, strict=True)]
+
+    @staticmethod
+    def _new_entity(entity: Entity, query: Query, candidates: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The create script's item for one entity: its claim, a fresh id, its card, identifiers."""
         norm = linking.normalise(entity.name)
         idents = sorted(f"{k}:{v}" for k, v in linking.decisive_identifiers(query.identifiers).items())
         # A deliberate homonym (a candidate has this very name but was refused) claims nothing, or
@@ -431,12 +443,7 @@ class EntityRegistry:
             "merged_from": [],
             "history": [_history("created", f"from {entity.name!r} ({entity.type.value})")],
         }
-        result = await self._create(
-            keys=[self._doc_key],
-            args=[self.prefix, claim, entity_id, orjson.dumps(doc), orjson.dumps(idents)],
-        )
-        got = result.decode() if isinstance(result, bytes) else str(result)
-        return got, got == entity_id
+        return {"claim": claim, "id": entity_id, "doc": orjson.dumps(doc).decode(), "idents": idents}
 
     async def _apply_article(
         self,

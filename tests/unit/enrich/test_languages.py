@@ -130,6 +130,15 @@ def test_a_language_without_pipeline_is_published_with_knowledge_base_places_onl
     assert "no 'it' pipeline" in note
 
 
+def test_a_language_without_pipeline_finds_the_house_knowledge_base_places_too() -> None:
+    tagger = MultilingualTagger(["en"])
+    (entities,) = tagger.tag([article("La nave è entrata nel Baltic Sea ed è arrivata a Roma.", "it")])
+    places = {e.name: e.identifiers for e in entities.places}
+    assert places["Baltic Sea"].kb_id == "place:baltic-sea"
+    assert places["Baltic Sea"].feature == "sea"
+    assert places["Roma"].geonames_id == 3169070
+
+
 def test_models_load_only_for_languages_seen_and_served() -> None:
     tagger = MultilingualTagger(["en", "es"])
     tagger.tag([article("Pedro Sánchez viajó a Sevilla.", "es")])
