@@ -121,6 +121,7 @@ async def decide(
     HTML pages are extracted in `html`'s worker processes when given (services), else inline (CLI).
     """
     received_at = datetime.now(UTC)
+    policy = settings.source_policy()  # parses two settings strings: once a batch, not once an article
     jobs = [
         ParseJob(
             sub.payload,
@@ -131,7 +132,7 @@ async def decide(
             max_future=timedelta(hours=settings.max_future_hours),
             max_body_chars=settings.max_body_chars,
             filename=sub.filename,
-            policy=settings.source_policy(),
+            policy=policy,
         )
         for sub in submissions
     ]
