@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 from services.ingest.extraction import HtmlWorkers
 from services.ingest.logic import Code, Duplicate, FieldError, Rejection
 from services.ingest.settings import IngestSettings
-from services.ingest.stages import Decision, Submission, commit_direct, decide
+from services.ingest.stages import SOURCE_NOT_ALLOWED, Decision, Submission, commit_direct, decide
 from shared.events import InboundArticle
 from shared.logging import get_logger
 from shared.runtime.consumer import Emit, Reject, Skip
@@ -72,7 +72,6 @@ _UTF8_CHARSETS: Final = frozenset({"utf-8", "utf8", "us-ascii"})
 NOT_AN_ARRAY: Final = "not_an_array"
 TOO_MANY_ITEMS: Final = "too_many_items"
 TOO_DEEP: Final = "too_deep"
-SOURCE_NOT_ALLOWED: Final = "source_not_allowed"
 
 # Codes whose `Rejection.fields` name the invalid fields precisely (pydantic errors, URLs, dates,
 # language); for the others the answer names the field the code concerns, with the reason.
@@ -333,36 +332,10 @@ def _unsupported(request: Request, supported: Sequence[str]) -> Response:
     return response
 
 
-def _forbidden(decision: Decision, allowed: frozenset[str] | None) -> bool:
-    """An article (or withdrawal) for a source the request's token does not hold."""
-    event = decision.event
-    return allowed is not None and event is not None and event.data.source not in allowed
-
-
-def _forbidden_reason(source: str, allowed: frozenset[str]) -> str:
-    held = ", ".join(sorted(allowed)) or "none"
-    return f"this token may not write articles of source {source!r} (it holds: {held})"
-
-
-def _forbidden_problem(source: str, allowed: frozenset[str] | None) -> Response:
-    log.info("http article forbidden", source=source)
-    return _problem(403, "Forbidden", SOURCE_NOT_ALLOWED, _forbidden_reason(source, allowed or frozenset()))
-
-
-def _scoped(decision: Decision, allowed: frozenset[str] | None) -> Decision:
-    """A batch item for a source the token does not hold, as a rejection (nothing is written)."""
-    if not _forbidden(decision, allowed):
-        return decision
-    assert decision.event is not None
-    assert allowed is not None
-    source = decision.event.data.source
-    reject = Reject(
-        _forbidden_reason(source, allowed),
-        SOURCE_NOT_ALLOWED,
-        source=source,
-        article_id=decision.event.article_id,
-    )
-    return Decision(decision.submission, reject, Rejection(SOURCE_NOT_ALLOWED, reject.reason))
+def _forbidden_problem(decision: Decision) -> Response:
+    assert isinstance(decision.outcome, Reject)
+    log.info("http article forbidden", source=decision.outcome.source)
+    return _problem(403, "Forbidden", SOURCE_NOT_ALLOWED, decision.outcome.reason)
 
 
 def _unavailable(exc: Exception) -> Response:
@@ -448,11 +421,9 @@ def make_routes(
             correlation_id=_correlation_id(request),
         )
         try:
-            [decision] = await decide(ctx.client, [sub], settings, html=html)
-            allowed = ctx.sources_of(request)
-            if _forbidden(decision, allowed):
-                assert decision.event is not None
-                return _forbidden_problem(decision.event.data.source, allowed)
+            [decision] = await decide(ctx.client, [sub], settings, html=html, allowed=ctx.sources_of(request))
+            if isinstance(decision.result, Rejection) and decision.result.code == SOURCE_NOT_ALLOWED:
+                return _forbidden_problem(decision)  # refused, not dead-lettered: nothing is written
             await commit_direct(ctx.client, [decision], retention=ctx.retention)
         except _UNAVAILABLE as exc:
             return _unavailable(exc)
@@ -523,9 +494,7 @@ def make_routes(
         correlation_id = _correlation_id(request)
         subs = [Submission(item, JSON, HTTP_SOURCE, correlation_id=correlation_id) for item in items]
         try:
-            decisions = await decide(ctx.client, subs, settings, html=html)
-            allowed = ctx.sources_of(request)
-            decisions = [_scoped(d, allowed) for d in decisions]
+            decisions = await decide(ctx.client, subs, settings, html=html, allowed=ctx.sources_of(request))
             await commit_direct(ctx.client, decisions, retention=ctx.retention)
         except _UNAVAILABLE as exc:
             return _unavailable(exc)

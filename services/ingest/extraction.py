@@ -146,7 +146,10 @@ class _Worker:
 
 
 class HtmlWorkers:
-    """A fixed set of worker processes; `parse` waits for a free one (requests queue up)."""
+    """A fixed set of worker processes; `parse` waits for a free one (requests queue up).
+
+    The workers are daemon processes: they end with the service, so there is nothing to close.
+    """
 
     def __init__(self, *, processes: int, time_limit_s: float, memory_limit_bytes: int) -> None:
         self.time_limit_s = time_limit_s
@@ -187,12 +190,6 @@ class HtmlWorkers:
             raise
         finally:
             idle.put_nowait(worker)
-
-    def close(self) -> None:
-        if self._idle is None:
-            return
-        while not self._idle.empty():
-            self._idle.get_nowait().kill()
 
 
 async def parse_all(jobs: list[ParseJob], html: HtmlWorkers | None) -> list[Draft | Rejection]:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import redis.asyncio as aioredis
 
@@ -64,6 +65,17 @@ class Decision:
     event: RawEvent | None = None
 
 
+# The code of an article refused because the caller may not write its source (a scoped API token).
+SOURCE_NOT_ALLOWED: Final = "source_not_allowed"
+
+
+def _forbidden(sub: Submission, article_id: str, source: str, allowed: frozenset[str]) -> Decision:
+    held = ", ".join(sorted(allowed)) or "none"
+    reason = f"this token may not write articles of source {source!r} (it holds: {held})"
+    reject = Reject(reason, SOURCE_NOT_ALLOWED, source=source, article_id=article_id)
+    return Decision(sub, reject, Rejection(SOURCE_NOT_ALLOWED, reason))
+
+
 def _event_for(
     accepted: Accepted, correlation_id: str | None, event_id: str, traceparent: str | None
 ) -> RawEvent:
@@ -115,12 +127,16 @@ async def decide(
     settings: IngestSettings,
     tracing: Tracing | None = None,
     html: HtmlWorkers | None = None,
+    allowed: frozenset[str] | None = None,
 ) -> list[Decision]:
     """Parse, validate and version a batch; one ledger read for the whole batch.
 
     HTML pages are extracted in `html`'s worker processes when given (services), else inline (CLI).
+    `allowed` are the sources the caller may write (None: any); a new version of another source's
+    article is refused as `source_not_allowed`, before it is versioned, traced or logged.
     """
     received_at = datetime.now(UTC)
+    policy = settings.source_policy()  # parses two settings strings: once a batch, not once an article
     jobs = [
         ParseJob(
             sub.payload,
@@ -131,7 +147,7 @@ async def decide(
             max_future=timedelta(hours=settings.max_future_hours),
             max_body_chars=settings.max_body_chars,
             filename=sub.filename,
-            policy=settings.source_policy(),
+            policy=policy,
         )
         for sub in submissions
     ]
@@ -161,6 +177,8 @@ async def decide(
                     result,
                 )
             )
+        elif allowed is not None and result.article.source not in allowed:
+            decisions.append(_forbidden(sub, item.article_id, result.article.source, allowed))
         else:
             # A later entry for the same article in this batch sees this version.
             ledger[item.article_id] = result.ledger

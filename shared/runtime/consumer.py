@@ -205,7 +205,9 @@ class BatchReport:
 # KEYS: versions hash, latest hash, output stream, then one hash per extra value.
 # ARGV: article_id, version, latest JSON, number of extra values, extra values...,
 # number of trim args, trim args..., field/value pairs. Returns 1 when written, 0 when stale.
-_GUARDED_XADD = """
+# Also used by paths that publish outside a stage (embargo release), which must go through the
+# same exactly-once check; its KEYS past 3 + extras and its ARGV layout are fixed.
+GUARDED_XADD = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if tonumber(ARGV[2]) <= current then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -221,9 +223,6 @@ for i = at + 1 + ntrim, #ARGV do args[#args + 1] = ARGV[i] end
 redis.call('XADD', unpack(args))
 return 1
 """
-# The guard's script, for paths that publish outside a stage (embargo release) and must go
-# through the same exactly-once check. Its KEYS past 3 + extras and its ARGV layout are fixed.
-GUARDED_XADD = _GUARDED_XADD
 
 
 def unique_consumer_name(prefix: str) -> str:
@@ -504,7 +503,7 @@ class StageRunner:
                 *trim,
                 *(item for pair in output.fields.items() for item in pair),
             ]
-            writes.add(output.stream, "eval", _GUARDED_XADD, len(keys), *keys, *args)
+            writes.add(output.stream, "eval", GUARDED_XADD, len(keys), *keys, *args)
         for key, hash_field, value in outcome.hset:
             writes.add(key, "hset", key, hash_field, value)
         for op in outcome.ops:

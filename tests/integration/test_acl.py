@@ -30,7 +30,7 @@ from services.ingest.settings import IngestSettings
 from services.publish.app import create_service as create_publish
 from services.publish.settings import PublishSettings
 from shared import streams
-from shared.runtime.consumer import _GUARDED_XADD
+from shared.runtime.consumer import GUARDED_XADD
 from shared.runtime.service import RunningService, Service, run_service
 from tests.utils.bad_inputs import article_json
 from tests.utils.chaos import read_stream
@@ -263,11 +263,11 @@ def test_each_user_may_read_ack_and_write_what_its_stage_does(
         # The version guard as the reliability layer runs it: EVAL inside MULTI, with its keys.
         keys = [streams.PUBLISH_VERSIONS, streams.PUBLISH_LATEST, streams.PUBLISHED]
         pipe = publish.pipeline(transaction=True)
-        pipe.eval(_GUARDED_XADD, len(keys), *keys, "article", 1, "{}", 0, 0, "event", "{}")
+        pipe.eval(GUARDED_XADD, len(keys), *keys, "article", 1, "{}", 0, 0, "event", "{}")
         pipe.xack(streams.TAGGED, streams.PUBLISH_GROUP, "0-1")
         assert pipe.execute()[0] == 1
         # And cached: SCRIPT LOAD, then EVALSHA.
-        sha = publish.script_load(_GUARDED_XADD)
+        sha = publish.script_load(GUARDED_XADD)
         assert publish.evalsha(sha, len(keys), *keys, "article", 2, "{}", 0, 0, "event", "{}") == 1
         assert publish.hmget(streams.PUBLISH_VERSIONS, ["article"]) == [b"2"]
 

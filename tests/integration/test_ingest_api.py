@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from services.ingest.api import DEAD_LETTER_HEAD_BYTES, MAX_BATCH_ITEMS, build_openapi, make_routes
 from services.ingest.settings import IngestSettings
+from services.ingest.stages import ledger_key
 from shared import streams
 from shared.events import RawEvent
 from shared.runtime.http import HttpContext
@@ -42,6 +43,7 @@ def build_app(
     client: aioredis.Redis,
     *,
     tokens: frozenset[str] = frozenset(),
+    scopes: dict[str, frozenset[str] | None] | None = None,
     rate_limit_per_s: float = 0.0,
     max_payload_bytes: int = 2_000_000,
 ) -> Starlette:
@@ -51,6 +53,7 @@ def build_app(
         metrics=ServiceMetrics("ingest"),
         groups=[],
         tokens=tokens,
+        scopes=scopes or {},
         rate_limit_per_s=rate_limit_per_s,
     )
     settings = IngestSettings(max_payload_bytes=max_payload_bytes)
@@ -295,6 +298,40 @@ async def test_bearer_token_is_required_when_configured(redis_client: aioredis.R
     assert right.status_code == 202
     assert spec.status_code == 200  # the description is public
     assert len(await raw_events(redis_client)) == 1
+
+
+async def test_a_scoped_token_is_refused_other_sources_and_a_resend_in_the_batch_is_not_a_duplicate(
+    redis_client: aioredis.Redis,
+) -> None:
+    scoped = {"Authorization": "Bearer tok-b"}
+    app = build_app(redis_client, tokens=frozenset({"tok-b"}), scopes={"tok-b": frozenset({"wire-b"})})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i") as http:
+        single = await http.post(
+            "/v1/articles", content=article_json(source="wire-a"), headers={**JSON, **scoped}
+        )
+        # The same article of source A twice: neither is stored, so the second repeats nothing.
+        foreign = good_article(source="wire-a", id="a-2")
+        batch = await http.post(
+            "/v1/articles:batch",
+            content=orjson.dumps([foreign, foreign, good_article(source="wire-b", id="b-1")]),
+            headers={**JSON, **scoped},
+        )
+
+    assert single.status_code == 403, single.text
+    assert single.json()["code"] == "source_not_allowed"
+    assert "'wire-a'" in single.json()["detail"]
+    assert batch.status_code == 207, batch.text
+    results = batch.json()["results"]
+    assert [(r["status"], r.get("code")) for r in results] == [
+        ("rejected", "source_not_allowed"),
+        ("rejected", "source_not_allowed"),
+        ("accepted", None),
+    ]
+    assert [e.data.source for e in await raw_events(redis_client)] == ["wire-b"]
+    refused = results[0]["article_id"]
+    assert refused is not None
+    assert results[1]["article_id"] == refused
+    assert await redis_client.hget(ledger_key(refused, IngestSettings()), refused) is None
 
 
 @pytest.mark.parametrize(

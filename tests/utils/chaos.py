@@ -31,8 +31,8 @@ import redis
 from newsflow.harness import SERVICES as SERVICES
 from newsflow.harness import ServiceDied as ServiceDied
 from newsflow.harness import ServiceProcess as ServiceProcess
+from newsflow.harness import check_alive, service_env, stop_all, wait_groups_idle
 from newsflow.harness import group_members as group_members
-from newsflow.harness import service_env, stop_all, wait_groups_idle
 from newsflow.harness import wait_all_ready as wait_all_ready
 from newsflow.redis_server import RedisServer
 from shared import streams
@@ -444,9 +444,7 @@ def wait_settled(
     deadline = time.monotonic() + timeout_s
     watched = list(alive)
     while wanted and time.monotonic() < deadline:
-        dead = [p.name for p in watched if not p.alive()]
-        if dead:
-            raise ServiceDied(f"{dead} died while the pipeline was settling")
+        check_alive(watched)  # ServiceDied, with the end of its log
         try:
             reply = cast(
                 list[tuple[bytes, list[StreamEntry]]],

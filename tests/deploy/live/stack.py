@@ -11,7 +11,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import time
 import uuid
 from collections import Counter
@@ -26,6 +25,7 @@ import orjson
 import redis
 import yaml
 
+from newsflow.redis_server import free_port
 from shared import streams
 from tests.deploy import kustomize
 from tests.deploy.live import engine
@@ -44,13 +44,6 @@ BATCH = 20
 KILL_AFTER = 20
 
 Entry = tuple[str, dict[str, str]]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
