@@ -23,7 +23,7 @@ from newsflow.pipeline import expand_paths
 from newsflow.redis_server import RedisServer
 from newsflow.settings import CliSettings
 from services.enrich.linking import identifier_keys
-from services.enrich.logic import Tagger
+from services.enrich.multilingual import MultilingualTagger
 from services.enrich.registry import EntityRegistry
 from shared.events import Entities, RawArticle
 from shared.runtime.redis_client import make_client
@@ -92,7 +92,7 @@ def _article(doc: Document) -> RawArticle:
 def output_record(doc: Document, language: str, entities: Entities) -> dict[str, Any]:
     return {
         "doc_id": doc.doc_id,
-        "language": doc.language or language,
+        "language": language,
         "entities": [
             {
                 "id": e.entity_id or e.id,
@@ -115,22 +115,23 @@ def output_record(doc: Document, language: str, entities: Entities) -> dict[str,
 
 async def tag_documents(
     docs: Sequence[Document],
-    tagger: Tagger,
+    tagger: MultilingualTagger,
     registry: EntityRegistry,
     out: TextIO,
     *,
     progress: TextIO | None,
     as_json: bool = True,
 ) -> int:
-    language = tagger.name.split("_", 1)[0]
     started = time.monotonic()
     done = 0
     for at in range(0, len(docs), BATCH):
         chunk = docs[at : at + BATCH]
-        tagged = tagger.tag([_article(d) for d in chunk], batch_size=BATCH)
-        for doc, entities in zip(chunk, tagged, strict=True):
+        articles = [_article(d) for d in chunk]
+        tagged = tagger.tag(articles, batch_size=BATCH)
+        for doc, article, entities in zip(chunk, articles, tagged, strict=True):
             linked = await registry.link(doc.doc_id, datetime.now(UTC), entities)
-            record = output_record(doc, language, linked)
+            # Each document with its own language's pipeline, as enrich tags articles.
+            record = output_record(doc, tagger.language_of(article), linked)
             out.write(orjson.dumps(record).decode() + "\n" if as_json else _readable(record))
         done += len(chunk)
         if (
@@ -155,7 +156,7 @@ async def run_tag(
     redis_url: str | None,
     out: TextIO = sys.stdout,
     progress: TextIO | None = sys.stderr,
-    tagger: Tagger | None = None,
+    tagger: MultilingualTagger | None = None,
     base_url: str = "http://localhost:8003",
     as_json: bool = True,
 ) -> int:
@@ -170,5 +171,10 @@ async def run_tag(
         client = make_client(CliSettings(redis_url=redis_url))
         stack.push_async_callback(client.aclose)
         registry = EntityRegistry(client, base_url=base_url)
-        await tag_documents(docs, tagger or Tagger(), registry, out, progress=progress, as_json=as_json)
+        if tagger is None:
+            from services.enrich.app import load_tagger
+            from services.enrich.settings import EnrichSettings
+
+            tagger = load_tagger(EnrichSettings())  # the languages an enrich replica serves
+        await tag_documents(docs, tagger, registry, out, progress=progress, as_json=as_json)
     return 0

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from newsflow.tag import run_tag
 from services.enrich.identity import score_documents
-from services.enrich.logic import Tagger
+from services.enrich.multilingual import MultilingualTagger
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 RSS500 = Path(__file__).resolve().parents[2].parent / "shared" / "eval" / "rss500_linked_docs.jsonl"
@@ -25,7 +25,12 @@ async def test_registry_ids_score_b_cubed_above_the_floor_on_rss500(
 ) -> None:
     # redis_client flushed the database: the registry starts empty.
     out = io.StringIO()
-    assert await run_tag([RSS500], redis_url=redis_url, out=out, progress=None, tagger=Tagger()) == 0
+    assert (
+        await run_tag(
+            [RSS500], redis_url=redis_url, out=out, progress=None, tagger=MultilingualTagger(["en"])
+        )
+        == 0
+    )
     tagged = {r["doc_id"]: r for r in map(orjson.loads, out.getvalue().splitlines())}
     gold = [orjson.loads(line) for line in RSS500.read_bytes().splitlines()]
     assert list(tagged) == [g["doc_id"] for g in gold]  # one line per document, in order
@@ -38,3 +43,24 @@ async def test_registry_ids_score_b_cubed_above_the_floor_on_rss500(
         f" ({score.missed} of {score.mentions} mentions missed)"
     )
     assert score.f1 >= FLOOR
+
+
+async def test_tag_tags_each_document_with_the_pipeline_of_its_language(
+    redis_url: str, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs.jsonl"
+    records = [
+        {"doc_id": "fr-1", "language": "fr", "text": "Le président Emmanuel Macron est arrivé à Marseille."},
+        {"doc_id": "en-1", "text": "Angela Merkel flew to London on Monday."},
+    ]
+    docs.write_bytes(b"\n".join(orjson.dumps(r) for r in records))
+    tagger = MultilingualTagger(["en", "fr"])
+    out = io.StringIO()
+
+    assert await run_tag([docs], redis_url=redis_url, out=out, progress=None, tagger=tagger) == 0
+
+    lines = [orjson.loads(line) for line in out.getvalue().splitlines()]
+    assert [(r["doc_id"], r["language"]) for r in lines] == [("fr-1", "fr"), ("en-1", "en")]
+    assert set(tagger.loaded_languages) == {"en", "fr"}  # the French article met the French model
+    french_people = {e["name"] for e in lines[0]["entities"] if e["type"] == "person"}
+    assert french_people == {"Emmanuel Macron"}
