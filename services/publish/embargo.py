@@ -26,10 +26,10 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from redis.exceptions import RedisError
 
-from services.publish.changes import previously_shown, update_changes
-from services.publish.logic import build_published, event_type_for
+from services.publish.changes import previously_shown
+from services.publish.logic import event_type_for, published_event
 from shared import streams, wire
-from shared.events import PublishedEvent, PubStatus, RawArticle, TaggedArticle, TaggedEvent
+from shared.events import PubStatus, RawArticle, TaggedArticle, TaggedEvent
 from shared.logging import get_logger
 from shared.runtime.consumer import GUARDED_XADD, Op, Retention
 from shared.wire import as_text
@@ -170,18 +170,13 @@ class EmbargoReleaser:
             fields: dict[str, str] = {}
             latest = ""
         else:
-            out = PublishedEvent(
-                event_type=event_type,
-                article_id=event.article_id,
-                article_version=event.article_version,
-                correlation_id=event.correlation_id,
+            out = published_event(
+                event,
+                event_type,
+                base_url=self.base_url,
+                published_at=now,
+                previous=previous,
                 traceparent=event.traceparent,
-                data=build_published(
-                    event.data,
-                    base_url=self.base_url,
-                    published_at=now,
-                    changes=update_changes(event_type, previous, event.data),
-                ),
             )
             fields = wire.encode(out)
             latest = fields[streams.FIELD_EVENT]

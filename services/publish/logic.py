@@ -28,16 +28,19 @@ from urllib.parse import quote, urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 from services.publish import ninjs as n
+from services.publish.changes import update_changes
 from shared.events import (
     Changes,
     Enrichment,
     Entity,
     EventType,
     PublishedArticle,
+    PublishedEvent,
     PubStatus,
     RawArticle,
     RelatedKind,
     TaggedArticle,
+    TaggedEvent,
 )
 
 NinjsVersion = Literal["2.2", "3.1"]
@@ -110,6 +113,32 @@ def build_published(
         urgency=article.urgency,
         embargoed_until=article.embargoed_until,
         changes=changes,
+    )
+
+
+def published_event(
+    event: TaggedEvent,
+    event_type: EventType,
+    *,
+    base_url: str,
+    published_at: datetime,
+    previous: TaggedArticle | None,
+    traceparent: str | None,
+) -> PublishedEvent:
+    """The event publish emits for a tagged event, with the `changes` against `previous` (what
+    subscribers saw); shared by the publish path and the embargo release."""
+    return PublishedEvent(
+        event_type=event_type,
+        article_id=event.article_id,
+        article_version=event.article_version,
+        correlation_id=event.correlation_id,
+        traceparent=traceparent,
+        data=build_published(
+            event.data,
+            base_url=base_url,
+            published_at=published_at,
+            changes=update_changes(event_type, previous, event.data),
+        ),
     )
 
 

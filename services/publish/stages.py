@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 import httpx
 import redis.asyncio as aioredis
 
-from services.publish.changes import previously_shown, update_changes
+from services.publish.changes import previously_shown
 from services.publish.embargo import held_versions_of, hold_writes, is_held, lift_writes
 from services.publish.listing import INDEX_PREFIX, PublishIndex
-from services.publish.logic import build_published, event_type_for
+from services.publish.logic import event_type_for, published_event
 from services.publish.settings import PublishSettings
 from services.publish.webhooks import (
     Deliverer,
@@ -120,18 +120,13 @@ class PublishStage:
             with self.tracing.span(
                 "publish", parent=event.traceparent, attributes={"article_id": event.article_id}
             ) as span:
-                out = PublishedEvent(
-                    event_type=event_type,
-                    article_id=event.article_id,
-                    article_version=event.article_version,
-                    correlation_id=event.correlation_id,
+                out = published_event(
+                    event,
+                    event_type,
+                    base_url=self.settings.public_base_url,
+                    published_at=now,
+                    previous=shown.get(event.article_id),
                     traceparent=span.traceparent,
-                    data=build_published(
-                        event.data,
-                        base_url=self.settings.public_base_url,
-                        published_at=now,
-                        changes=update_changes(event_type, shown.get(event.article_id), event.data),
-                    ),
                 )
             fields = wire.encode(out)
             published[event.article_id] = article.version  # later entries in this batch see it
