@@ -40,7 +40,7 @@ from shared import streams, wire
 from shared.events import EntityType, TaggedEvent
 from shared.logging import get_logger
 from shared.runtime.http import Handler, HttpContext, guarded, problem
-from shared.wire import as_text
+from shared.wire import Fields, as_text
 
 log = get_logger(__name__)
 
@@ -278,6 +278,33 @@ async def last_entry_id(client: aioredis.Redis) -> str:
     return as_text(newest[0][0]) if newest else "0-0"
 
 
+async def published_entries(
+    client: aioredis.Redis, start_id: str, *, heartbeat_s: float, feed: LiveFeed | None = None
+) -> AsyncIterator[list[tuple[str, Fields]]]:
+    """Batches of (entry id, fields) of `articles.published` after `start_id`, as they arrive; an
+    empty batch when `heartbeat_s` passed with none. Ends on a Redis failure (the client resumes
+    from the last id it got) or when cancelled because the client went away.
+
+    With `feed` (the service's shared reader) these reads never block, so a client holds a pooled
+    connection only for a moment; without, each client blocks on its own XREAD.
+    """
+    last = start_id
+    block_ms = max(1, int(heartbeat_s * 1000))
+    try:
+        while True:
+            ticket = feed.ticket() if feed is not None else None
+            block = None if feed is not None else block_ms
+            reply = await client.xread({streams.PUBLISHED: last}, count=SSE_READ_COUNT, block=block)
+            entries = [(as_text(entry_id), wire.text_fields(raw)) for entry_id, raw in _stream_entries(reply)]
+            if entries:
+                last = entries[-1][0]
+                yield entries
+            elif feed is None or ticket is None or not await feed.wait(ticket, heartbeat_s):
+                yield []
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        log.warning("event stream ended: redis unreachable", error=repr(exc), last_event_id=last)
+
+
 async def event_stream(
     client: aioredis.Redis,
     start_id: str,
@@ -286,38 +313,35 @@ async def event_stream(
     heartbeat_s: float,
     feed: LiveFeed | None = None,
 ) -> AsyncIterator[bytes]:
-    """SSE bytes for entries after `start_id`; ends after `limit` events, on a Redis failure (the
-    client resumes with Last-Event-ID), or when cancelled because the client went away.
-
-    With `feed` (the service's shared reader) this client's reads never block, so it holds a
-    pooled connection only for a moment; without, it blocks on its own XREAD.
-    """
-    last = start_id
+    """SSE bytes for entries after `start_id`: each event under its type; ends after `limit`."""
     sent = 0
-    block_ms = max(1, int(heartbeat_s * 1000))
     yield f"retry: {SSE_RETRY_MS}\n: connected\n\n".encode()
-    try:
-        while limit is None or sent < limit:
-            count = SSE_READ_COUNT if limit is None else min(SSE_READ_COUNT, limit - sent)
-            ticket = feed.ticket() if feed is not None else None
-            block = None if feed is not None else block_ms
-            reply = await client.xread({streams.PUBLISHED: last}, count=count, block=block)
-            entries = _stream_entries(reply)
-            if not entries:
-                if feed is None or ticket is None or not await feed.wait(ticket, heartbeat_s):
-                    yield b": heartbeat\n\n"
-                continue
-            for entry_id, raw in entries:
-                last = as_text(entry_id)
-                fields = wire.text_fields(raw)
-                data = fields.get(streams.FIELD_EVENT)
-                if data is None:
-                    continue  # not a newsflow event; nothing a subscriber could use
-                event_type = fields.get(streams.FIELD_EVENT_TYPE) or "message"
-                yield sse_message(last, event_type, data)
-                sent += 1
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        log.warning("event stream ended: redis unreachable", error=repr(exc), last_event_id=last)
+    if limit is not None and limit <= 0:
+        return
+    async for entries in published_entries(client, start_id, heartbeat_s=heartbeat_s, feed=feed):
+        if not entries:
+            yield b": heartbeat\n\n"
+        for entry_id, fields in entries:
+            data = fields.get(streams.FIELD_EVENT)
+            if data is None:
+                continue  # not a newsflow event; nothing a subscriber could use
+            yield sse_message(entry_id, fields.get(streams.FIELD_EVENT_TYPE) or "message", data)
+            sent += 1
+            if limit is not None and sent >= limit:
+                return
+
+
+def live_feed(
+    settings: PublishSettings, client: aioredis.Redis, *, heartbeat_s: float = HEARTBEAT_S
+) -> LiveFeed:
+    """The process's one shared reader, for every live route (the read API's and the console's)."""
+    return LiveFeed(client, max_clients=settings.max_sse_clients, block_s=heartbeat_s)
+
+
+def feed_full(feed: LiveFeed) -> Response:
+    response = problem(503, "Service Unavailable", f"the live feed serves at most {feed.max_clients} clients")
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,11 +367,16 @@ def _unavailable_on_redis_error(handler: Handler) -> Handler:
 
 
 def make_routes(
-    ctx: HttpContext, settings: PublishSettings, *, heartbeat_s: float = HEARTBEAT_S
+    ctx: HttpContext,
+    settings: PublishSettings,
+    *,
+    heartbeat_s: float = HEARTBEAT_S,
+    feed: LiveFeed | None = None,
 ) -> list[BaseRoute]:
-    """The public read API; `heartbeat_s` is the live feed's idle heartbeat in seconds."""
+    """The public read API; `heartbeat_s` is the live feed's idle heartbeat in seconds, `feed` the
+    process's shared reader (one of its own when not given)."""
     index = PublishIndex(ctx.client)
-    feed = LiveFeed(ctx.client, max_clients=settings.max_sse_clients, block_s=heartbeat_s)
+    feed = feed or live_feed(settings, ctx.client, heartbeat_s=heartbeat_s)
     base_url = settings.public_base_url.rstrip("/")
 
     async def get_article(request: Request) -> Response:
@@ -420,11 +449,7 @@ def make_routes(
         except ValueError as exc:
             return _bad_request(str(exc))
         if not feed.join():
-            response = problem(
-                503, "Service Unavailable", f"the live feed serves at most {feed.max_clients} clients"
-            )
-            response.headers["Retry-After"] = str(RETRY_AFTER_S)
-            return response
+            return feed_full(feed)
         try:
             if start == "$":
                 # Resolved now, before the response starts, so nothing written after connect is missed.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from starlette.routing import BaseRoute
+
 from services.publish import api
 from services.publish.console import make_console_routes
 from services.publish.embargo import EmbargoMetrics, EmbargoReleaser
@@ -13,6 +15,7 @@ from services.publish.settings import Settings
 from services.publish.stages import PublishIndexStage, PublishStage, webhook_consumers
 from shared import streams
 from shared.runtime.consumer import Retention
+from shared.runtime.http import HttpContext
 from shared.runtime.retention import stream_retention
 from shared.runtime.service import Consumer, Runtime, Service
 
@@ -49,15 +52,19 @@ def create_service(settings: Settings | None = None) -> Service:
         )
         await releaser.run(stop, interval_s=settings.embargo_poll_ms / 1000)
 
+    def routes(ctx: HttpContext) -> list[BaseRoute]:
+        feed = api.live_feed(settings, ctx.client)  # one reader for the API's and the console's clients
+        return [
+            *api.make_routes(ctx, settings, feed=feed),
+            *make_entity_routes(ctx, settings),
+            *make_console_routes(ctx, settings, feed=feed),
+        ]
+
     return Service(
         name="publish",
         settings=settings,
         make_consumers=make_consumers,
-        make_routes=lambda ctx, _: [
-            *api.make_routes(ctx, settings),
-            *make_entity_routes(ctx, settings),
-            *make_console_routes(ctx, settings),
-        ],
+        make_routes=lambda ctx, _: routes(ctx),
         background=release_embargoes,
         rate_limit_per_s=settings.rate_limit_per_s,
         retention={

@@ -37,7 +37,10 @@ from services.publish.api import (
     EVENT_STREAM_MEDIA_TYPE,
     HEARTBEAT_S,
     SSE_RETRY_MS,
-    _stream_entries,
+    feed_full,
+    last_entry_id,
+    live_feed,
+    published_entries,
     sse_message,
 )
 from services.publish.deadletters import (
@@ -47,12 +50,14 @@ from services.publish.deadletters import (
     replay_entry,
 )
 from services.publish.listing import Cursor, ListingQuery, PublishIndex
+from services.publish.live import LiveFeed
 from services.publish.settings import PublishSettings
 from services.publish.webhooks import new_http_client
 from shared import streams, wire
 from shared.events import PublishedEvent, TaggedEvent
 from shared.logging import get_logger
 from shared.runtime.http import HttpContext
+from shared.wire import as_text
 
 log = get_logger(__name__)
 
@@ -212,7 +217,7 @@ class HealthSampler:
                     except ResponseError:
                         continue  # no such stream yet
                     for row in groups:
-                        if _text(row["name"]) != spec.group:
+                        if as_text(row["name"]) != spec.group:
                             continue
                         read = row.get("entries-read") or 0
                         done += max(0, int(read) - int(row.get("pending") or 0))
@@ -260,10 +265,6 @@ def dlq_refusal(exc: Exception) -> str:
     )
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 # --------------------------------------------------------------------------------------------
 # Redis reads
 # --------------------------------------------------------------------------------------------
@@ -284,7 +285,7 @@ async def version_history(client: aioredis.Redis, article_id: str) -> list[rende
         fields = wire.text_fields(raw)
         if fields.get(streams.FIELD_ARTICLE_ID) != article_id:
             continue
-        eid = _text(entry_id)
+        eid = as_text(entry_id)
         rows.append(
             render.VersionRow(
                 entry_id=eid,
@@ -297,25 +298,17 @@ async def version_history(client: aioredis.Redis, article_id: str) -> list[rende
 
 
 async def console_events(
-    client: aioredis.Redis, start_id: str, *, heartbeat_s: float
+    client: aioredis.Redis, start_id: str, *, heartbeat_s: float, feed: LiveFeed | None = None
 ) -> AsyncIterator[bytes]:
     """Rendered feed items as SSE `item` events, after `start_id`, until the client leaves."""
-    last = start_id
     yield f"retry: {SSE_RETRY_MS}\n: connected\n\n".encode()
-    try:
-        while True:
-            reply = await client.xread({streams.PUBLISHED: last}, count=100, block=int(heartbeat_s * 1000))
-            entries = _stream_entries(reply)
-            if not entries:
-                yield b": heartbeat\n\n"
-                continue
-            for entry_id, raw in entries:
-                last = _text(entry_id)
-                event = _decode_event(wire.text_fields(raw).get(streams.FIELD_EVENT))
-                if event is not None:
-                    yield sse_message(last, "item", render.feed_item(event))
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        log.warning("console events ended: redis unreachable", error=repr(exc), last_event_id=last)
+    async for entries in published_entries(client, start_id, heartbeat_s=heartbeat_s, feed=feed):
+        if not entries:
+            yield b": heartbeat\n\n"
+        for entry_id, fields in entries:
+            event = _decode_event(fields.get(streams.FIELD_EVENT))
+            if event is not None:
+                yield sse_message(entry_id, "item", render.feed_item(event))
 
 
 def _coordinates(event: PublishedEvent | None, entity_id: str) -> tuple[float, float] | None:
@@ -355,8 +348,15 @@ def load_assets() -> dict[str, bytes]:
 
 
 def make_console_routes(
-    ctx: HttpContext, settings: PublishSettings, *, heartbeat_s: float = HEARTBEAT_S
+    ctx: HttpContext,
+    settings: PublishSettings,
+    *,
+    heartbeat_s: float = HEARTBEAT_S,
+    feed: LiveFeed | None = None,
 ) -> list[BaseRoute]:
+    """The console; `feed` is the process's shared live reader (one of its own when not given),
+    so console clients count against the same cap as the read API's."""
+    live = feed or live_feed(settings, ctx.client, heartbeat_s=heartbeat_s)
     access = Access(readers=ctx.tokens, editors=settings.editor_token_set())
     index = PublishIndex(ctx.client)
     registry = EntityRegistry(ctx.client, base_url=settings.public_base_url)
@@ -455,7 +455,7 @@ def make_console_routes(
         response.delete_cookie(COOKIE, path="/console")
         return response
 
-    async def feed(request: Request, who: render.Viewer) -> Response:
+    async def feed_page(request: Request, who: render.Viewer) -> Response:
         cursor_text = request.query_params.get("cursor")
         try:
             after = Cursor.decode(cursor_text) if cursor_text else None
@@ -472,12 +472,21 @@ def make_console_routes(
         return _html(body)
 
     async def events(request: Request, _who: render.Viewer) -> Response:
-        resume = request.headers.get("last-event-id")
-        if resume is None:
-            newest = await ctx.client.xrevrange(streams.PUBLISHED, count=1)
-            resume = _text(newest[0][0]) if newest else "0-0"
+        if not live.join():
+            return feed_full(live)
+        try:
+            resume = request.headers.get("last-event-id") or await last_entry_id(ctx.client)
+        except BaseException:
+            live.leave()
+            raise
+
+        async def stream() -> AsyncIterator[bytes]:
+            async with live.member():
+                async for chunk in console_events(ctx.client, resume, heartbeat_s=heartbeat_s, feed=live):
+                    yield chunk
+
         return StreamingResponse(
-            console_events(ctx.client, resume, heartbeat_s=heartbeat_s),
+            stream(),
             media_type=EVENT_STREAM_MEDIA_TYPE,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -604,7 +613,7 @@ def make_console_routes(
 
     return [
         Route("/console", root_redirect, methods=["GET"]),
-        Route("/console/", reader(feed), methods=["GET"]),
+        Route("/console/", reader(feed_page), methods=["GET"]),
         Route("/console/events", reader(events), methods=["GET"]),
         Route("/console/articles/{article_id}", reader(article), methods=["GET"]),
         Route("/console/entities/{entity_id}", reader(entity), methods=["GET"]),

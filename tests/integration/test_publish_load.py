@@ -56,3 +56,19 @@ async def _first_event(response: httpx.Response) -> str:
         if line.startswith("id: "):
             return line
     return ""
+
+
+@pytest.mark.timeout(120)
+async def test_console_live_clients_share_the_read_apis_reader_and_its_cap(
+    redis_url: str, tmp_path: Path
+) -> None:
+    redis.Redis.from_url(redis_url).flushdb()
+    env = {"NEWSFLOW_PUBLISH_MAX_SSE_CLIENTS": "2", "NEWSFLOW_PUBLISH_RATE_LIMIT_PER_S": "10000"}
+    with running("publish", redis_url, tmp_path, ready_timeout_s=90.0, **env) as (_, base):
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http, AsyncExitStack() as stack:
+            api_feed = await stack.enter_async_context(http.stream("GET", "/v1/events"))
+            console_feed = await stack.enter_async_context(http.stream("GET", "/console/events"))
+            assert (api_feed.status_code, console_feed.status_code) == (200, 200)
+            # One cap for the process: a third client is refused on either route.
+            assert (await http.get("/console/events")).status_code == 503
+            assert (await http.get("/v1/events")).status_code == 503
