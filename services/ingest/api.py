@@ -15,7 +15,6 @@ import codecs
 import html
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -34,7 +33,7 @@ from services.ingest.stages import SOURCE_NOT_ALLOWED, Decision, Submission, com
 from shared.events import InboundArticle
 from shared.logging import get_logger
 from shared.runtime.consumer import Emit, Reject, Skip
-from shared.runtime.http import PROBLEM_JSON, HttpContext, guarded, problem
+from shared.runtime.http import PROBLEM_JSON, HttpContext, guarded, problem, read_body
 
 log = get_logger(__name__)
 
@@ -207,38 +206,22 @@ def _utf8_prefix(data: bytes) -> bytes:
     return data
 
 
-async def _read_head(request: Request) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async with aclosing(request.stream()) as stream:
-        async for chunk in stream:
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= DEAD_LETTER_HEAD_BYTES:
-                break
-    return b"".join(chunks)[:DEAD_LETTER_HEAD_BYTES]
-
-
 async def _read_body(request: Request, limit: int) -> bytes | _Oversize:
     """The body, or `_Oversize` as soon as it is known to exceed `limit` bytes (the rest unread)."""
     declared = _content_length(request)
     if declared is not None and declared > limit:
+        head = await read_body(request, DEAD_LETTER_HEAD_BYTES)
         return _Oversize(
-            await _read_head(request),
+            head.data[:DEAD_LETTER_HEAD_BYTES],
             f"Content-Length is {declared} bytes, over the limit of {limit}",
         )
-    chunks: list[bytes] = []
-    size = 0
-    async with aclosing(request.stream()) as stream:
-        async for chunk in stream:
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                return _Oversize(
-                    b"".join(chunks)[:DEAD_LETTER_HEAD_BYTES],
-                    f"the body is over the limit of {limit} bytes (stopped reading after {size})",
-                )
-    return b"".join(chunks)
+    body = await read_body(request, limit)
+    if body.over:
+        return _Oversize(
+            body.data[:DEAD_LETTER_HEAD_BYTES],
+            f"the body is over the limit of {limit} bytes (stopped reading after {len(body.data)})",
+        )
+    return body.data
 
 
 def _correlation_id(request: Request) -> str | None:

@@ -56,7 +56,7 @@ from services.publish.webhooks import new_http_client
 from shared import streams, wire
 from shared.events import PublishedEvent, TaggedEvent
 from shared.logging import get_logger
-from shared.runtime.http import HttpContext
+from shared.runtime.http import HttpContext, read_body
 from shared.wire import as_text
 
 log = get_logger(__name__)
@@ -142,12 +142,8 @@ async def read_form(request: Request) -> dict[str, str] | None:
     """The form, or None when it is too large or not url-encoded."""
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
-    return parse_form(body)
+    body = await read_body(request, MAX_FORM_BYTES)
+    return None if body.over else parse_form(body.data)
 
 
 def same_origin(request: Request) -> bool:

@@ -24,7 +24,7 @@ from services.enrich.registry import EntityCard, EntityRegistry, RegistryError
 from services.publish.api import _unavailable_on_redis_error, parse_entity_type, parse_limit
 from services.publish.settings import PublishSettings
 from shared import streams
-from shared.runtime.http import Handler, HttpContext, guarded, problem
+from shared.runtime.http import Handler, HttpContext, guarded, problem, read_body
 
 SEARCH_DEFAULT_LIMIT: Final = 20
 SEARCH_MAX_LIMIT: Final = 100
@@ -133,11 +133,11 @@ def make_entity_routes(ctx: HttpContext, settings: PublishSettings) -> list[Base
         async def handler(request: Request) -> Response:
             if not ctx.tokens:
                 return problem(403, "Forbidden", "editing entities needs NEWSFLOW_PUBLISH_API_TOKENS set")
-            raw = await request.body()
-            if len(raw) > MAX_EDIT_BODY:
+            raw = await read_body(request, MAX_EDIT_BODY)
+            if raw.over:
                 return problem(413, "Payload Too Large", f"an edit is at most {MAX_EDIT_BODY} bytes")
             try:
-                body: Any = model.model_validate_json(raw)
+                body: Any = model.model_validate_json(raw.data)
             except ValidationError as exc:
                 return problem(422, "Unprocessable Entity", str(exc.errors(include_url=False)))
             entity_id = request.path_params["entity_id"]

@@ -7,6 +7,7 @@ import contextlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -34,6 +35,28 @@ def problem(status: int, title: str, detail: str, **extra: object) -> JSONRespon
     }
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """What `read_body` read: the whole body, or its first bytes when it ran over the limit."""
+
+    data: bytes
+    over: bool
+
+
+async def read_body(request: Request, limit: int) -> Body:
+    """The request body, reading no more than about `limit` bytes: past it, reading stops (the rest
+    is never buffered) and `over` is set. One request cannot make a service hold more."""
+    chunks: list[bytes] = []
+    size = 0
+    async with aclosing(request.stream()) as stream:
+        async for chunk in stream:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                return Body(b"".join(chunks), over=True)
+    return Body(b"".join(chunks), over=False)
 
 
 @dataclass
