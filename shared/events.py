@@ -83,11 +83,20 @@ class InboundArticle(_Model):
     embargoed_until: str | None = Field(
         None, description="ISO 8601: publish holds the article until then (zone-less: source's zone)."
     )
-    urgency: int | None = Field(None, ge=1, le=9, description="1 (most urgent) to 9, as in ninjs.")
-    priority: int | None = Field(
-        None, ge=1, le=9, description="The wire's priority, 1 (flash) to 9; urgency when that is absent."
+    # Strict: a JSON true is not urgency 1.
+    urgency: int | None = Field(
+        None, ge=1, le=9, strict=True, description="1 (most urgent) to 9, as in ninjs."
     )
-    correction: str | None = Field(None, description="Upstream's correction note for this version.")
+    priority: int | None = Field(
+        None,
+        ge=1,
+        le=9,
+        strict=True,
+        description="The wire's priority, 1 (flash) to 9; urgency when that is absent.",
+    )
+    correction: str | None = Field(
+        None, max_length=2_000, description="Upstream's correction note for this version (characters)."
+    )
 
 
 class ArticleContent(_Model):

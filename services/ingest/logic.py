@@ -65,6 +65,9 @@ MAX_TITLE_CHARS: Final = 500
 MIN_BODY_CHARS: Final = 20  # shorter than one sentence of news: a stub, a test ping, a mistake
 MAX_LINKS: Final = 100
 EARLIEST_YEAR: Final = 1900  # older dates are typos (0203 for 2023) or epoch-zero defaults
+# Wire embargoes run hours to days; past a month it is a typo (2205 for 2025) or an attempt to
+# park articles in publish's embargo hash for good.
+MAX_EMBARGO: Final = timedelta(days=31)
 ID_HASH_CHARS: Final = 16  # 64 bits of sha1: collision-free at any archive size we will see
 
 
@@ -217,7 +220,9 @@ def _published_at(
     return to_utc(parsed), parsed.tzinfo is not None, assumed
 
 
-def _embargoed_until(raw: str | None, zone: ZoneInfo | None) -> datetime | Rejection | None:
+def _embargoed_until(
+    raw: str | None, zone: ZoneInfo | None, *, received_at: datetime
+) -> datetime | Rejection | None:
     """The embargo as a UTC instant. A zone-less one needs the source's zone: guessing could
     release a story an hour early."""
     if raw is None or not raw.strip():
@@ -235,7 +240,14 @@ def _embargoed_until(raw: str | None, zone: ZoneInfo | None) -> datetime | Rejec
                 "has no time zone and the source has none configured (NEWSFLOW_INGEST_DEFAULT_TIMEZONE)",
             )
         parsed = localise(parsed, zone)
-    return parsed.astimezone(UTC)
+    until = parsed.astimezone(UTC)
+    if until > received_at + MAX_EMBARGO:
+        return _field(
+            Code.FUTURE_DATE,
+            "embargoed_until",
+            f"is {until.isoformat()}, more than {MAX_EMBARGO.days} days after receipt",
+        )
+    return until
 
 
 def _draft(
@@ -289,7 +301,7 @@ def _draft(
     if isinstance(dated, Rejection):
         return dated
     published_at, has_timezone, assumed_zone = dated
-    embargoed_until = _embargoed_until(ex.embargoed_until, zone)
+    embargoed_until = _embargoed_until(ex.embargoed_until, zone, received_at=received_at)
     if isinstance(embargoed_until, Rejection):
         return embargoed_until
 

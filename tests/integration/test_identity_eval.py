@@ -64,3 +64,20 @@ async def test_tag_tags_each_document_with_the_pipeline_of_its_language(
     assert set(tagger.loaded_languages) == {"en", "fr"}  # the French article met the French model
     french_people = {e["name"] for e in lines[0]["entities"] if e["type"] == "person"}
     assert french_people == {"Emmanuel Macron"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"{not json", b'{"doc_id": "d1"}', b'["d1", "text"]', b'{"text": "no id"}', b"\xff\xfe"],
+)
+async def test_tag_refuses_a_malformed_record_with_its_line_and_writes_nothing(
+    redis_url: str, tmp_path: Path, line: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = tmp_path / "docs.jsonl"
+    docs.write_bytes(b'{"doc_id": "ok", "text": "Angela Merkel flew to London."}\n' + line + b"\n")
+    out = io.StringIO()
+
+    assert await run_tag([docs], redis_url=redis_url, out=out, progress=None) == 2
+
+    assert out.getvalue() == ""
+    assert f"{docs}:2:" in capsys.readouterr().err

@@ -128,6 +128,38 @@ BAD_INPUTS: tuple[BadInput, ...] = (
         "'published_at'",
     ),
     BadInput("date_before_1900", article_json(published_at="1850-06-01"), JSON, "date_too_old", "1900"),
+    # --- newsroom fields ---
+    BadInput(
+        "unparseable_embargo",
+        article_json(embargoed_until="soon-ish"),
+        JSON,
+        "unparseable_date",
+        "'embargoed_until'",
+    ),
+    BadInput(
+        "zoneless_embargo_without_source_zone",
+        article_json(embargoed_until="2024-06-02 09:00"),
+        JSON,
+        "invalid_field",
+        "no time zone",
+    ),
+    BadInput(
+        "embargo_centuries_ahead",
+        article_json(embargoed_until="2999-01-01T00:00:00Z"),
+        JSON,
+        "future_date",
+        "31 days after receipt",
+    ),
+    BadInput(
+        "embargo_not_a_string", article_json(embargoed_until=5), JSON, "invalid_field", "'embargoed_until'"
+    ),
+    BadInput("urgency_zero", article_json(urgency=0), JSON, "invalid_field", "'urgency'"),
+    BadInput("urgency_ten", article_json(urgency=10), JSON, "invalid_field", "'urgency'"),
+    BadInput("urgency_a_word", article_json(urgency="high"), JSON, "invalid_field", "'urgency'"),
+    BadInput("urgency_a_boolean", article_json(urgency=True), JSON, "invalid_field", "'urgency'"),
+    BadInput("priority_out_of_range", article_json(priority=42), JSON, "invalid_field", "'priority'"),
+    BadInput("correction_not_text", article_json(correction=7), JSON, "invalid_field", "'correction'"),
+    BadInput("correction_essay", article_json(correction="x" * 2_001), JSON, "invalid_field", "'correction'"),
     # --- URLs and links ---
     BadInput("javascript_url", article_json(url="javascript:alert(1)"), JSON, "invalid_url", "field 'url'"),
     BadInput("ftp_url", article_json(url="ftp://news.example/a"), JSON, "invalid_url", "scheme: ftp"),
