@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
 from services.enrich.registry import EntityRegistry
-from services.publish.console import COOKIE, FEED_PAGE_SIZE, csrf_token, make_console_routes
+from services.publish.console import COOKIE, FEED_PAGE_SIZE, MAX_FORM_BYTES, csrf_token, make_console_routes
 from services.publish.settings import PublishSettings
 from services.publish.stages import PublishIndexStage
 from shared import streams
@@ -247,3 +247,34 @@ async def test_an_editor_merges_two_entities_from_the_entity_view_and_a_reader_s
     page = await console.get(merged.headers["location"])
     assert "Boris Ivanov" in page.text
     assert f"merged {source} into {target}" in page.text
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"token=" + b"x" * (MAX_FORM_BYTES + 1), "application/x-www-form-urlencoded"),
+        (b'{"token": "reader-token"}', "application/json"),
+        (b"token=reader-token", "multipart/form-data; boundary=x"),
+    ],
+)
+async def test_sign_in_refuses_an_oversized_or_foreign_form_with_400(
+    console: httpx.AsyncClient, content: bytes, content_type: str
+) -> None:
+    response = await console.post(
+        "/console/login", content=content, headers={"Origin": ORIGIN, "Content-Type": content_type}
+    )
+    assert response.status_code == 400
+    assert COOKIE not in response.cookies
+
+
+@pytest.mark.parametrize(
+    "next_path", ["https://evil.example/", "//evil.example/", "/console\\..\\x", "/v1/articles", ""]
+)
+async def test_sign_in_never_redirects_outside_the_console(
+    console: httpx.AsyncClient, next_path: str
+) -> None:
+    response = await console.post(
+        "/console/login", data={"token": READER, "next": next_path}, headers={"Origin": ORIGIN}
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/"
