@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast test-browser lint typecheck eval eval-identity train-de bench chaos deploy-base deploy-images deploy-test clean
+.PHONY: help install demo test test-fast test-browser lint typecheck eval eval-identity train-de bench bench-compare chaos deploy-base deploy-images deploy-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ train-de: $(STAMP) ## train the German NER pipeline into services/enrich/models/
 
 bench: $(STAMP) ## throughput, latency and memory against a private redis-server
 	$(BIN)/newsflow bench
+
+bench-compare: $(STAMP) ## bench BASE (a commit; default: the last commit before the architecture change) and this checkout back to back
+	$(BIN)/newsflow bench-compare $(or $(BASE),5465da4)
 
 chaos: $(STAMP) ## kill -9 services and restart Redis under load; prints lost/duplicate counts
 	$(BIN)/pytest -m slow tests/chaos tests/integration/test_cluster.py -p no:cacheprovider -s

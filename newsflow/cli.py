@@ -308,6 +308,20 @@ def bench(
     raise typer.Exit(bench_command(quick, as_json))
 
 
+@app.command(name="bench-compare")
+def bench_compare(
+    ref: Annotated[str, typer.Argument(help="The earlier commit (any git revision) to bench first.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object: the rows and both runs.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="The smaller bench on both sides.")] = False,
+) -> None:
+    """Bench REF, then this checkout, back to back on this machine, and print each figure with
+    its ratio. REF is checked out into a temporary git worktree with its own `make install`."""
+    from newsflow.bench_compare import compare_command
+
+    configure_logging("WARNING")
+    raise typer.Exit(compare_command(ref, quick=quick, as_json=as_json))
+
+
 @app.command(name="eval-same-story")
 def eval_same_story(
     sources: Annotated[

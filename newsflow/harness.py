@@ -5,7 +5,8 @@ reaches its children), against a Redis URL the caller owns, with JSON logs at IN
 start. What the harness offers, for both callers:
 
 - `service_env` / `ServiceProcess`: start, readiness (the `started` log line), kill -9, graceful
-  stop, restart (start the same object again), log tail and JSON log records, CPU seconds;
+  stop, restart (start the same object again), log tail and JSON log records, CPU seconds and
+  run-queue seconds (time it was ready to run but the machine's CPUs were busy with other work);
 - `ProcessSet`: the processes of one run (replicas are more of one name), checked and stopped
   together, optionally under cProfile and watched by an `RssSampler` (peak RSS per name);
 - `wait_all_ready`, `check_alive`, `stop_all`, `group_members`: the same over many processes;
@@ -216,6 +217,19 @@ class ServiceProcess:
                     if isinstance(record, dict):
                         yield record
 
+    def run_queue_s(self) -> float:
+        """Seconds the process and its children spent runnable but waiting for a CPU, summed over
+        their threads (`/proc/PID/task/TID/schedstat`, second field, in ns; 0 once it is gone):
+        the time other work on the machine took from it, not time it spent waiting on I/O."""
+        if self.process is None:
+            return 0.0
+        try:
+            proc = psutil.Process(self.process.pid)
+            pids = [proc.pid, *(child.pid for child in proc.children(recursive=True))]
+        except psutil.Error:
+            return 0.0
+        return run_queue_s(pids)
+
     def cpu_s(self) -> float:
         """User + system CPU seconds of the process and its children so far (0 once it is gone)."""
         if self.process is None:
@@ -229,6 +243,17 @@ class ServiceProcess:
         except psutil.Error:
             return 0.0
         return float(total)
+
+
+def run_queue_s(pids: Iterable[int]) -> float:
+    """Run-queue seconds so far of every thread of these processes (0 for a process gone)."""
+    total_ns = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    total_ns += int((task / "schedstat").read_text().split()[1])
+    return total_ns / 1e9
 
 
 def wait_all_ready(procs: Sequence[ServiceProcess], timeout_s: float = 60.0) -> dict[str, float]:
@@ -384,6 +409,10 @@ class ProcessSet:
         for proc in self.running:
             totals[proc.name] = totals.get(proc.name, 0.0) + proc.cpu_s()
         return totals
+
+    def cpu_and_run_queue_s(self, name: str) -> list[tuple[float, float]]:
+        """(CPU seconds, run-queue seconds) so far of each running `name` process, in start order."""
+        return [(proc.cpu_s(), proc.run_queue_s()) for proc in self.running if proc.name == name]
 
     def check_alive(self) -> None:
         check_alive(self.running)

@@ -27,6 +27,7 @@ SCALARS = (
     "p95_ms",
     "p99_ms",
     "scaling_ratio",
+    "scaling_cpu_ratio",
 )
 
 
@@ -40,9 +41,12 @@ def test_bench_reports_every_figure_as_a_positive_number(redis_url: str) -> None
     assert set(result["rss_mb"]) == {"ingest", "enrich", "publish"}
     assert all(mb > 0 for mb in result["rss_mb"].values()), result["rss_mb"]
     assert result["latency_samples"] >= 1
+    assert set(result["enrich_run_queue_share"]) == {"1", "2"}
+    assert all(0 <= share < 1 for share in result["enrich_run_queue_share"].values())
     assert {row["what"] for row in result["targets"]} >= {
         "pipeline vs baseline (1 enrich replica)",
         "p99 latency at half capacity",
+        "2 enrich replicas vs 1 (CPU accounting)",
     }
 
 
