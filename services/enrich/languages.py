@@ -71,6 +71,10 @@ class LanguageRules:
     # "im Krieg") is a common noun, as is one with a common-noun suffix ("Meisterschaft").
     articles: frozenset[str] = frozenset()
     common_noun_suffixes: tuple[str, ...] = ()
+    # Whether clubs are named "<nickname> de <town>" ("Canadiens de Montréal"): one organisation.
+    club_names: bool = False
+    # Nouns that open a place's name, never a club's ("Province de Québec", "Île de Ré").
+    place_nouns: frozenset[str] = frozenset()
     leading_title: re.Pattern[str] = field(init=False, repr=False, compare=False)
     context_title: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
@@ -190,11 +194,25 @@ FRENCH = LanguageRules(
         "mademoiselle", "M.", "MM.", "Mme", "Mmes", "Mlle", "l'entraîneur", "l'ancien président",
     ),
     connectors=NAME_CONNECTORS | {"d", "l", "d'", "l'", "du", "des", "aux", "au", "sur", "sous", "lès", "et"},
+    club_names=True,
+    place_nouns=frozenset(
+        {
+            "province", "royaume", "comté", "région", "département", "île", "îles", "golfe",
+            "mer", "lac", "mont", "monts", "vallée", "baie", "cap", "canton", "duché", "empire",
+            "république", "état", "états", "pays", "ville", "commune", "district", "territoire",
+            "principauté", "archipel", "détroit", "fleuve", "rivière", "plaine", "plateau",
+            "désert", "forêt", "col", "pic", "massif", "côte", "péninsule", "presqu'île",
+            "comtat", "marquisat", "seigneurie", "évêché", "diocèse", "arrondissement", "quartier",
+            "place", "rue", "avenue", "boulevard", "pont", "port", "château", "abbaye", "église",
+            "cathédrale", "basilique", "gare", "aéroport", "stade", "palais", "musée", "parc",
+        }
+    ),
     # Participles opening a sentence ("Sélectionné en équipe de France, il ...", "Espérant ...").
     sentence_start_verb=re.compile(r"[^\W\d_]{4,}(?:é|ée|és|ées|ant)"),
     function_words=frozenset(
         {
-            "le", "la", "les", "l", "un", "une", "des", "du", "de", "d", "au", "aux", "et", "ou",
+            "le", "la", "les", "l", "l'", "l’", "un", "une", "des", "du", "de", "d", "d'", "d’", "au",
+            "aux", "et", "ou",
             "en", "dans", "sur", "pour", "par", "avec", "ce", "cet", "cette", "ces", "il", "elle",
             "ils", "elles", "on", "nous", "vous", "je", "mais", "donc", "selon", "après", "avant",
             "lors", "depuis", "son", "sa", "ses", "leur", "leurs", "qui", "que", "où", "si",

@@ -214,6 +214,7 @@ def resolve(
     cased = text if cased is None else cased
     context = ctx.read_context(text)
     datelines = dateline_spans(text)
+    candidates = club_name_candidates(text, candidates, places, rules)
     candidates = known_name_candidates(text, candidates, places, context)
     candidates = [
         c
@@ -322,6 +323,71 @@ def known_name_candidates(
         if not any(taken[start:end]):
             out.append(Candidate(start, end, "GPE"))
     return sorted(out, key=lambda c: c.start)
+
+
+# French names a club by its nickname and its town, "les Canadiens de Montréal", "Heat de Miami",
+# "Rangers du Texas": the model reads two names, the nickname (as anything) and the place.
+_CLUB_JOINER = re.compile(r"\s+(?:de|du|des|de\s+la|d['’])\s*")
+_CLUB_LABELS = frozenset({"ORG", "MISC", "LOC", "GPE", "NORP"})
+_CAPITALISED_WORDS = re.compile(r"[A-ZÀ-Þ][\w.-]*(?:\s+[A-ZÀ-Þ][\w.-]*){0,2}")
+
+
+def club_name_candidates(
+    text: str, candidates: Sequence[Candidate], places: PlaceIndex, rules: LanguageRules | None
+) -> list[Candidate]:
+    """A nickname span followed by "de <place>" becomes one organisation span, when the
+    language names clubs so (`rules.club_names`), the place is known, the nickname is one to
+    three capitalised words, none of them a place or a place noun ("Province", "Île")."""
+    if rules is None or not rules.club_names:
+        return list(candidates)
+    out: list[Candidate] = []
+    i = 0
+    while i < len(candidates):
+        head = candidates[i]
+        tail = candidates[i + 1] if i + 1 < len(candidates) else None
+        if head.entry_id is not None:
+            out.append(head)
+            i += 1
+            continue
+        if (
+            tail is not None
+            and tail.entry_id is None
+            and head.label in _CLUB_LABELS
+            and tail.label in ("LOC", "GPE")
+            and _CLUB_JOINER.fullmatch(text, head.end, tail.start) is not None
+            and _is_club(text, (head.start, head.end), (tail.start, tail.end), places, rules)
+        ):
+            out.append(Candidate(head.start, tail.end, "ORG"))
+            i += 2
+            continue
+        # The model may also read the whole club name as one place or thing.
+        joiner = _CLUB_JOINER.search(text, head.start, head.end)
+        if (
+            head.label in _CLUB_LABELS - {"ORG"}
+            and joiner is not None
+            and _is_club(text, (head.start, joiner.start()), (joiner.end(), head.end), places, rules)
+        ):
+            out.append(Candidate(head.start, head.end, "ORG"))
+        else:
+            out.append(head)
+        i += 1
+    return out
+
+
+def _is_club(
+    text: str,
+    nickname_span: tuple[int, int],
+    place_span: tuple[int, int],
+    places: PlaceIndex,
+    rules: LanguageRules,
+) -> bool:
+    nickname = text[slice(*nickname_span)].strip()
+    if _CAPITALISED_WORDS.fullmatch(nickname) is None:
+        return False
+    words = nickname.split()
+    if any(w.casefold() in rules.place_nouns or places.is_strong_place(w) for w in words):
+        return False
+    return not places.is_strong_place(nickname) and places.identify(text[slice(*place_span)]) is not None
 
 
 # 2. Repair ---------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.enrich.identifiers import place_index
 from services.enrich.languages import FRENCH, GERMAN, PIPELINES, SPANISH, language_code, parse_languages
 from services.enrich.multilingual import KNOWLEDGE_BASE_TAGGER, MultilingualTagger
+from services.enrich.resolution import Candidate, club_name_candidates
 from shared.events import Entities, RawArticle
 
 
@@ -159,3 +161,40 @@ def test_every_pipeline_tags_places_of_its_language(multilingual: MultilingualTa
     (entities,) = multilingual.tag([article(SENTENCES[language], language)])
     assert "Madrid" in names(entities)["places"]
     assert multilingual.name_for(language) != multilingual.name_for("it")
+
+
+def test_french_club_names_are_one_organisation_not_a_nickname_and_a_town() -> None:
+    places = place_index()
+    text = "Les Canadiens de Montréal ont battu les Sharks de San José et la province de Québec vote ."
+    nickname, town = text.index("Canadiens"), text.index("Montréal")
+    whole = text.index("Sharks")
+    province = text.index("province de Québec")
+    candidates = [
+        Candidate(nickname, nickname + len("Canadiens"), "LOC"),
+        Candidate(town, town + len("Montréal"), "LOC"),
+        Candidate(whole, whole + len("Sharks de San José"), "MISC"),
+        Candidate(province, province + len("province de Québec"), "LOC"),
+    ]
+
+    merged = club_name_candidates(text, candidates, places, FRENCH)
+
+    assert [(text[c.start : c.end], c.label) for c in merged] == [
+        ("Canadiens de Montréal", "ORG"),
+        ("Sharks de San José", "ORG"),
+        ("province de Québec", "LOC"),  # lower case: not a club's nickname
+    ]
+    # English and Spanish name their clubs otherwise: the spans stay as the model read them.
+    assert club_name_candidates(text, candidates, places, SPANISH) == candidates
+
+
+def test_french_place_nouns_and_places_are_never_a_club_nickname() -> None:
+    places = place_index()
+    text = "Le Royaume de France et Paris de Londres ."
+    candidates = [
+        Candidate(3, 3 + len("Royaume"), "LOC"),
+        Candidate(text.index("France"), text.index("France") + 6, "LOC"),
+        Candidate(text.index("Paris"), text.index("Paris") + 5, "LOC"),
+        Candidate(text.index("Londres"), text.index("Londres") + 7, "LOC"),
+    ]
+
+    assert club_name_candidates(text, candidates, places, FRENCH) == candidates
