@@ -785,8 +785,15 @@ def vote(
         any(places.lookup(s) for s in surfaces) or votes[EntityType.PERSON] < best
     ):
         return EntityType.ORGANISATION  # "Atlanta 4 Florida 2": teams named after their places
-    # A large city's or a house place's name is a place, unless a title says it is a person.
-    if not expanded and not titled and any(places.is_strong_place(s) for s in surfaces):
+    # A large city's or a house place's name is a place, unless a title says it is a person, or
+    # the model reads a person where the text names people of that surname ("Erasmus Darwin",
+    # "Robert Darwin" ... "Darwin observe"): which of them is unclear, that it is a person is not.
+    if (
+        not expanded
+        and not titled
+        and any(places.is_strong_place(s) for s in surfaces)
+        and not (votes[EntityType.PERSON] == best and _surname_of_people(text, spans, surfaces))
+    ):
         return EntityType.PLACE
     # Any known place, by any of its names, where the words around it say it is one ("the
     # Alcântara terminal", "the city of Arbil").
@@ -803,6 +810,14 @@ def vote(
     if acronym:  # a tie on an acronym: organisations are the ones known by initials
         order.insert(0, EntityType.ORGANISATION)
     return next(kind for kind in order if votes[kind] == best)
+
+
+def _surname_of_people(text: str, spans: Sequence[Span], surfaces: Sequence[str]) -> bool:
+    single = {s for s in surfaces if " " not in s}
+    return bool(single) and any(
+        span.label == "PERSON" and " " in (full := _surface(text, span)) and full.rsplit(" ", 1)[1] in single
+        for span in spans
+    )
 
 
 def _followed_by_score(text: str, end: int) -> bool:

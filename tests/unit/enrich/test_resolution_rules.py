@@ -306,3 +306,22 @@ def test_mentions_always_point_at_their_text(places: PlaceIndex) -> None:
             surface = text[start:end]
             assert surface == surface.strip(), surface
             assert surface[0].isalnum(), surface
+
+
+def test_a_large_citys_name_read_as_a_person_is_one_where_people_of_that_surname_are_named(
+    places: PlaceIndex,
+) -> None:
+    # Two Darwins: which one "Darwin" is stays open (no link), that it is a person does not.
+    text = "Erasmus Darwin wrote poems. Robert Darwin was a doctor. Later Darwin observed the coral."
+    entities = resolve(
+        text,
+        spans_of(text, ("Erasmus Darwin", "PERSON"), ("Robert Darwin", "PERSON"), ("Darwin", "PERSON")),
+        places=places,
+        find_missed=False,
+    )
+    # Without such a person in the text, the city stays a place ("Rotterdam said so", above).
+    alone = "The grandson sailed later, and Darwin observed the coral."
+    city = resolve(alone, spans_of(alone, ("Darwin", "PERSON")), places=places, find_missed=False)
+
+    assert {e.type for e in entities} == {EntityType.PERSON}
+    assert [(e.name, e.type) for e in city] == [("Darwin", EntityType.PLACE)]
