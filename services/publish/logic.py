@@ -190,7 +190,6 @@ class _Doc:
     title: str | None
     by: str | None
     body: str | None
-    content_type: str
     caption: str | None
     credit: str | None
     ednote: str | None
@@ -248,7 +247,6 @@ def _neutral(tagged: TaggedArticle, *, base_url: str, pubstatus: PubStatus) -> _
         title=_text(article.title),
         by=", ".join(a.strip() for a in article.authors if a.strip()) or None,
         body=article.body if usable and article.body.strip() else None,
-        content_type=article.content_type,
         caption=_text(article.image_caption) if usable else None,
         credit=_text(article.image_credit) if usable else None,
         ednote=" ".join(notes) or None,
@@ -462,9 +460,9 @@ def _build(d: _Doc, s: _Spelling) -> n.Ninjs2 | n.Ninjs3:
     bodies = None
     if d.body:
         words = len(d.body.split())
-        body = k(
-            role="main", contenttype=d.content_type, charcount=len(d.body), wordcount=words, value=d.body
-        )
+        # Ingest extracts plain text from every format (HTML included); the original format stays
+        # on the raw event (`RawArticle.content_type`).
+        body = k(role="main", contenttype="text/plain", charcount=len(d.body), wordcount=words, value=d.body)
         bodies = [s.body(**body)]
     people = [s.person(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal) for c in d.people]
     organisations = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,9 +11,10 @@ import redis.asyncio as aioredis
 
 from newsflow.pipeline import push_file, run_pipeline, wait_settled
 from newsflow.redis_server import free_port
-from shared import streams
-from shared.events import EventType, RelatedKind
+from shared import streams, wire
+from shared.events import EventType, RawEvent, RelatedKind
 from shared.wire import text_fields
+from tests.utils import pages
 from tests.utils.ninjs_schema import validate_ninjs
 from tests.utils.paths import SEED
 
@@ -79,3 +81,24 @@ async def test_seed_article_is_published_with_people_places_and_read_links(
     assert plain[streams.FIELD_EVENT_TYPE] == "article.published"
     assert plain[streams.FIELD_ARTICLE_ID] == event.article_id
     assert plain[streams.FIELD_CORRELATION_ID] == pushed.correlation_id
+
+
+async def test_a_page_sent_as_html_is_published_with_a_plain_text_body(
+    redis_client: aioredis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    page = tmp_path / "ferry.html"
+    page.write_text(pages.news_page(), encoding="utf-8")
+    async with run_pipeline(redis_url):
+        (pushed,) = await push_file(redis_client, page, source="e2e")
+        settled = await wait_settled(redis_client, [pushed.correlation_id], timeout_s=60)
+    event = settled[pushed.correlation_id].published
+    assert event is not None, settled[pushed.correlation_id].dead_letter
+
+    [body] = event.data.ninjs["bodies"]
+    assert body["contenttype"] == "text/plain"
+    assert body["value"].startswith(pages.BODY_PARAGRAPHS[0])
+    assert "<" not in body["value"]
+    validate_ninjs(event.data.ninjs, "2.2")
+    # The original format stays on the raw event.
+    ((_, fields),) = await redis_client.xrange(streams.RAW)
+    assert wire.decode(text_fields(fields), RawEvent).data.content_type == "text/html"

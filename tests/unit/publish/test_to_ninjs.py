@@ -127,6 +127,17 @@ def test_text_fields_map_for_each_version(version: NinjsVersion) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("original", ["text/html", "application/json", "text/plain"])
+def test_the_body_is_labelled_plain_text_whatever_format_it_came_in(
+    version: NinjsVersion, original: str
+) -> None:
+    doc = ninjs(tagged(raw_article(content_type=original)), version)
+
+    [body] = doc["bodies"]
+    assert body[KEYS["contenttype"][version]] == "text/plain"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_a_withdrawn_article_becomes_a_canceled_kill_notice(version: NinjsVersion) -> None:
     doc = ninjs(withdrawn_tagged(), version)
 
