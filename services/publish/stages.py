@@ -303,7 +303,9 @@ class WebhookStage:
         if result.out_of_time and delivery.delivery_count < self.max_deliveries:
             bound.warning("webhook delivery postponed", reason=result.describe())
             return Retry(result.describe(), article_id=event.article_id)
-        if result.permanent:
+        if result.destination_refused:
+            code = "destination_refused"
+        elif result.permanent:
             code = "refused"
         elif result.out_of_time:
             code = "out_of_time"

@@ -27,7 +27,10 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
+import ipaddress
 import random
+import re
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -36,7 +39,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import streams
@@ -70,6 +82,143 @@ PUBLISHED_EVENT_TYPES: Final = frozenset({EventType.PUBLISHED, EventType.UPDATED
 
 class WebhookConfigError(ValueError):
     """The webhook configuration file, or a secret it names, is missing or invalid."""
+
+
+# --- egress policy ------------------------------------------------------------------------------
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# IPv6 prefixes that carry an IPv4 address in their low 32 bits, so `::ffff:127.0.0.1` or
+# `64:ff9b::a00:1` is judged by the IPv4 address it reaches (Python 3.11 calls some of them global).
+_IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+# A hostname in `allow_private`: letters, digits, '-' and '.', as DNS spells it.
+_LABEL: Final = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOSTNAME: Final = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+
+
+def normalise_host(host: str) -> str:
+    """A hostname compared as DNS compares it: case-folded, without the root's trailing dot."""
+    return host.rstrip(".").casefold()
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a v4-mapped, v4-compatible, NAT64, 6to4 or Teredo address leads to."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # (server, client): the client is where packets go
+    if (address in _IPV4_COMPATIBLE and int(address) > 1) or address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def non_public_kind(address: IPAddress) -> str | None:
+    """Why `address` is not a public unicast destination (e.g. 'loopback'), or None when it is."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            kind = non_public_kind(inner)
+            return f"{kind}, embedded in IPv6" if kind else None
+        if address.is_site_local:
+            return "site-local"
+    checks = (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved),
+    )
+    for kind, hit in checks:
+        if hit:
+            return kind
+    # Shared address space (100.64.0.0/10), benchmarking and documentation ranges and the like.
+    return None if address.is_global else "not globally routable"
+
+
+def numeric_host(host: str) -> IPAddress | None:
+    """The address a numeric host stands for, in any spelling the C resolver takes, else None.
+
+    `2130706433`, `0x7f.1` and `0177.0.0.1` all mean 127.0.0.1 to getaddrinfo; no DNS is asked.
+    """
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return None
+    return ipaddress.ip_address(infos[0][4][0])
+
+
+def parse_allow_entry(entry: str) -> str | IPNetwork:
+    """An `allow_private` entry: an address or CIDR block (network), or a hostname (normalised)."""
+    text = entry.strip()
+    unusable = f"allow_private entry {entry[:80]!r} is not an address, CIDR block or hostname"
+    if "/" in text or numeric_host(text) is not None or ":" in text:
+        try:
+            return ipaddress.ip_network(text, strict=False)
+        except ValueError as exc:
+            raise ValueError(
+                f"allow_private entry {entry!r} is not an address, CIDR block or hostname"
+            ) from exc
+    host = normalise_host(text)
+    if not _HOSTNAME.match(host):
+        raise ValueError(unusable)
+    return host
+
+
+class DestinationRefused(Exception):
+    """The destination resolves to an address the subscriber may not reach."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EgressPolicy:
+    """Which non-public destinations one subscriber may reach: public ones are always allowed."""
+
+    hosts: frozenset[str] = frozenset()
+    networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[str]) -> EgressPolicy:
+        parsed = [parse_allow_entry(e) for e in entries]
+        return cls(
+            hosts=frozenset(p for p in parsed if isinstance(p, str)),
+            networks=tuple(p for p in parsed if not isinstance(p, str)),
+        )
+
+    def check(self, host: str, addresses: Sequence[IPAddress]) -> None:
+        """Raise `DestinationRefused` unless every address `host` resolved to may be reached."""
+        if not addresses:
+            raise DestinationRefused(f"{host} resolved to no address")
+        if normalise_host(host) in self.hosts:
+            return
+        for address in addresses:
+            kind = non_public_kind(address)
+            if kind is None or any(address.version == n.version and address in n for n in self.networks):
+                continue
+            spelled = "" if numeric_host(host) == address else f" resolves to {address}, which"
+            raise DestinationRefused(
+                f"destination {host}{spelled} is {kind}; allow-list the host or a network in "
+                "allow_private to deliver there"
+            )
+
+
+def _is_localhost_name(host: str) -> bool:
+    # RFC 6761: `localhost` and every name under it are the loopback interface, whatever DNS says.
+    name = normalise_host(host)
+    return name == "localhost" or name.endswith(".localhost")
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address `host` resolves to for TCP (numeric spellings included), in resolver order."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    seen: dict[IPAddress, None] = {}
+    for info in infos:
+        # An IPv6 sockaddr may carry a zone (`fe80::1%eth0`): the address is what is judged.
+        seen.setdefault(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]), None)
+    return list(seen)
 
 
 # --- configuration ------------------------------------------------------------------------------
@@ -132,6 +281,14 @@ class WebhookSubscriber(_Config):
     timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one HTTP attempt, in seconds.")
     max_in_flight: int = Field(8, ge=1, le=256, description="Concurrent requests to this subscriber.")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    allow_private: list[str] = Field(
+        default_factory=list,
+        max_length=256,
+        description=(
+            "Hostnames, addresses or CIDR blocks this subscriber may reach although they are not public "
+            "(loopback, private, link-local, ...), e.g. ['10.1.2.0/24', 'hooks.internal']."
+        ),
+    )
 
     @field_validator("url")
     @classmethod
@@ -139,7 +296,37 @@ class WebhookSubscriber(_Config):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
             raise ValueError(f"must be an absolute http(s) URL, got {redact_url(value)!r}")
+        try:
+            httpx.URL(value)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"is not a URL an HTTP client can fetch ({exc}): {redact_url(value)!r}") from exc
         return value
+
+    @field_validator("allow_private")
+    @classmethod
+    def _allow_entries(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_allow_entry(entry)
+        return value
+
+    @model_validator(mode="after")
+    def _literal_destination_allowed(self) -> WebhookSubscriber:
+        # A literal address (any spelling) or a localhost name is known now: refuse it at load.
+        # Other names are checked after DNS resolution, at every attempt.
+        host = httpx.URL(self.url).host
+        literal = numeric_host(host)
+        if literal is None and _is_localhost_name(host):
+            literal = ipaddress.IPv4Address("127.0.0.1")
+        if literal is not None:
+            try:
+                self.egress.check(host, [literal])
+            except DestinationRefused as exc:
+                raise ValueError(str(exc)) from exc
+        return self
+
+    @property
+    def egress(self) -> EgressPolicy:
+        return EgressPolicy.from_entries(self.allow_private)
 
     @property
     def stage_name(self) -> str:
@@ -336,12 +523,15 @@ class DeliveryResult:
     response_excerpt: str | None = None  # start of the last failed response's body
     retry_after_s: float | None = None  # the last response's Retry-After, in seconds
     permanent: bool = False  # an answer retrying cannot change (4xx other than 429, 3xx)
+    destination_refused: bool = False  # the URL leads to an address the egress policy forbids
     out_of_time: bool = False  # stopped before the last attempt: the deadline was near
 
     def describe(self) -> str:
         what = f"HTTP {self.status}" if self.status is not None else (self.error or "no attempt")
         if self.delivered:
             return f"delivered ({what}) after {self.attempts} attempt(s)"
+        if self.destination_refused:
+            return f"{what}; not retried"
         if self.permanent:
             return f"refused with {what} after {self.attempts} attempt(s); not retried"
         if self.out_of_time:
@@ -350,6 +540,7 @@ class DeliveryResult:
 
 
 Sleep = Callable[[float], Awaitable[None]]
+Resolve = Callable[[str, int], Awaitable[list[IPAddress]]]
 
 
 class Deliverer:
@@ -364,6 +555,7 @@ class Deliverer:
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
+        resolver: Resolve = resolve,
     ) -> None:
         self.sub = sub
         self._secret = secret
@@ -371,6 +563,10 @@ class Deliverer:
         self._sleep = sleep
         self._rand = rand
         self._clock = clock
+        self._resolve = resolver
+        self._egress = sub.egress
+        self._url = httpx.URL(sub.url)
+        self._port = self._url.port or (443 if self._url.scheme == "https" else 80)
         self._slots = asyncio.Semaphore(sub.max_in_flight)
         self._log = log.bind(subscriber=sub.name, url=redact_url(sub.url))
 
@@ -406,31 +602,47 @@ class Deliverer:
             EVENT_ID_HEADER: event_id,
             EVENT_TYPE_HEADER: event_type,
         }
+        host = self._url.host
         try:
             # httpx's timeout bounds each read, not the attempt: a server dripping a byte a second
-            # would hold it forever. This bounds the whole attempt, excerpt included.
-            async with (
-                asyncio.timeout(self.sub.timeout_s),
-                self._http.stream(
+            # would hold it forever. This bounds the whole attempt, resolution and excerpt included.
+            async with asyncio.timeout(self.sub.timeout_s):
+                # Resolve and vet here, then connect to the vetted address itself: a name that
+                # re-resolves elsewhere between check and connect (DNS rebinding) never gets a say.
+                # Host and TLS SNI (so the certificate check) keep the configured name.
+                addresses = await self._resolve(host, self._port)
+                self._egress.check(host, addresses)
+                headers["Host"] = self._url.netloc.decode("ascii")
+                async with self._http.stream(
                     "POST",
-                    self.sub.url,
+                    self._url.copy_with(host=str(addresses[0])),
                     content=body,
                     headers=headers,
                     timeout=self.sub.timeout_s,
                     follow_redirects=False,
-                ) as response,
-            ):
-                status = response.status_code
-                if 200 <= status < 300:
-                    return DeliveryResult(delivered=True, attempts=attempt, status=status)
-                excerpt = await _read_excerpt(response)
-                retry_after = _retry_after_s(response)
+                    extensions={"sni_hostname": host},
+                ) as response:
+                    status = response.status_code
+                    if 200 <= status < 300:
+                        return DeliveryResult(delivered=True, attempts=attempt, status=status)
+                    excerpt = await _read_excerpt(response)
+                    retry_after = _retry_after_s(response)
+        except DestinationRefused as exc:
+            self._log.error("webhook destination refused", event_id=event_id, attempt=attempt, error=str(exc))
+            return DeliveryResult(
+                delivered=False, attempts=attempt, error=str(exc), permanent=True, destination_refused=True
+            )
         except TimeoutError:
             error = f"timeout (the attempt took over {self.sub.timeout_s:g} s)"
             self._log.warning("webhook attempt failed", event_id=event_id, attempt=attempt, error=error)
             return DeliveryResult(delivered=False, attempts=attempt, error=error)
         except httpx.TimeoutException as exc:
             error = f"timeout ({type(exc).__name__})"
+            self._log.warning("webhook attempt failed", event_id=event_id, attempt=attempt, error=error)
+            return DeliveryResult(delivered=False, attempts=attempt, error=error)
+        except socket.gaierror as exc:
+            # No answer from DNS may be passing; retried like a refused connection.
+            error = f"cannot resolve {host}: {exc.strerror or exc}"
             self._log.warning("webhook attempt failed", event_id=event_id, attempt=attempt, error=error)
             return DeliveryResult(delivered=False, attempts=attempt, error=error)
         except httpx.TransportError as exc:

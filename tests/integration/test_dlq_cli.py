@@ -259,7 +259,7 @@ async def park_a_webhook_delivery(client: aioredis.Redis, url: str) -> str:
 def webhook_config(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "webhooks.yaml"
     path.write_text(
-        f"- name: partner\n  url: {url}\n  secret_env: PARTNER_SECRET\n"
+        f"- name: partner\n  url: {url}\n  secret_env: PARTNER_SECRET\n  allow_private: [127.0.0.1]\n"
         "  retry: {attempts: 2, base_s: 0.01, cap_s: 0.01}\n",
         encoding="utf-8",
     )

@@ -81,7 +81,15 @@ async def test_an_article_embargoed_5s_ahead_shows_nowhere_before_and_everywhere
         hooks = tmp_path / "webhooks.yaml"
         hooks.write_text(
             yaml.safe_dump(
-                [{"name": "partner", "url": receiver.url, "secret_env": "PARTNER_SECRET", "timeout_s": 0.5}]
+                [
+                    {
+                        "name": "partner",
+                        "url": receiver.url,
+                        "secret_env": "PARTNER_SECRET",
+                        "timeout_s": 0.5,
+                        "allow_private": ["127.0.0.1"],
+                    }
+                ]
             )
         )
         port = free_port()

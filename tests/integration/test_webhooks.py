@@ -108,6 +108,7 @@ subscribers:
   - name: partner
     url: {receiver.url}
     secret_env: PARTNER_SECRET
+    allow_private: [127.0.0.1]
     retry: {{attempts: 3, base_s: 0.01, cap_s: 0.05}}
 """,
             encoding="utf-8",

@@ -88,6 +88,8 @@ def subscriber(
         "secret_env": "PARTNER_SECRET",
         "retry": {"attempts": 3, "base_s": 0.01, "cap_s": 0.02, "jitter": 0.0},
         "timeout_s": 2.0,
+        # Receivers listen on loopback, which a subscriber may reach only when allow-listed.
+        "allow_private": ["127.0.0.1"],
     }
     fields.update(overrides)
     return WebhookSubscriber.model_validate(fields)
