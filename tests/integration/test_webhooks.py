@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +16,14 @@ import redis.asyncio as aioredis
 
 from services.publish.settings import PublishSettings
 from services.publish.stages import WebhookStage, webhook_consumers
-from services.publish.webhooks import EVENT_ID_HEADER, EVENT_TYPE_HEADER, Deliverer, WebhookSubscriber
+from services.publish.webhooks import (
+    EVENT_ID_HEADER,
+    EVENT_TYPE_HEADER,
+    Deliverer,
+    Resolve,
+    WebhookConfigError,
+    WebhookSubscriber,
+)
 from shared import streams, wire
 from shared.events import EventType, PublishedEvent
 from shared.runtime.consumer import BatchReport, Delivery, StageRunner, ensure_group
@@ -25,7 +33,9 @@ from tests.utils.webhooks import (
     Receiver,
     always,
     fail_first,
+    fixed_resolver,
     published_event,
+    self_signed_certificate,
     subscriber,
 )
 
@@ -74,8 +84,9 @@ def make_stage(
     *,
     max_deliveries: int = 5,
     budget_s: float = 10.0,
+    resolver: Resolve | None = None,
 ) -> WebhookStage:
-    return WebhookStage(
+    stage = WebhookStage(
         sub,
         secret=SECRET,
         http=http,
@@ -83,6 +94,9 @@ def make_stage(
         max_deliveries=max_deliveries,
         batch_budget_s=budget_s,
     )
+    if resolver is not None:  # DNS answers of the test's choosing
+        stage.deliverer = Deliverer(sub, secret=SECRET, http=http, resolver=resolver)
+    return stage
 
 
 async def run_once(client: aioredis.Redis, stage: WebhookStage, max_deliveries: int = 5) -> BatchReport:
@@ -363,3 +377,130 @@ async def test_a_slow_drip_receiver_cannot_hold_an_attempt_past_timeout_s() -> N
     assert "timeout" in (result.error or "")
     print(f"\nslow-drip attempt with timeout_s=1 ended after {took:.2f} s")
     assert took < 2.0, took
+
+
+# --- egress policy: where a subscriber may deliver ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answers", "kind"),
+    [
+        (["127.0.0.1"], "loopback"),
+        (["::1"], "loopback"),
+        (["10.20.30.40"], "private"),
+        (["169.254.169.254"], "link-local"),
+        (["::ffff:127.0.0.1"], "loopback, embedded in IPv6"),
+        (["93.184.216.34", "10.0.0.5"], "private"),  # every address counts, not just the first
+    ],
+    ids=["v4-loopback", "v6-loopback", "10-x", "metadata", "v4-mapped", "one-of-two-private"],
+)
+async def test_a_name_resolving_to_a_non_public_address_is_refused_and_parked_without_a_request(
+    redis_client: aioredis.Redis, http: httpx.AsyncClient, answers: list[str], kind: str
+) -> None:
+    async with Receiver() as receiver:
+        sub = subscriber("ssrf", url=receiver.url_for("hooks.example"), allow_private=[])
+        event = published_event("cms-ssrf")
+        await publish(redis_client, event)
+        resolver = fixed_resolver({"hooks.example": answers})
+        report = await run_once(redis_client, make_stage(redis_client, http, sub, resolver=resolver))
+
+    assert receiver.received == []
+    assert report.emitted == 1
+    [letter] = await dead_letters(redis_client, "articles.webhooks.dlq:ssrf")
+    assert (letter["code"], letter["attempts"]) == ("destination_refused", "1")
+    assert f"is {kind}; allow-list" in letter["error"]
+    assert "not retried" in letter["reason"]
+    assert await pending(redis_client, "webhook-ssrf") == 0
+
+
+async def test_an_allow_listed_name_is_reached_at_the_vetted_address_with_its_own_host_header(
+    redis_client: aioredis.Redis, http: httpx.AsyncClient
+) -> None:
+    # hooks.example has no real DNS record: delivery works only if the connection goes to the
+    # address the check saw, never to a second resolution of the name.
+    async with Receiver() as receiver:
+        url = receiver.url_for("hooks.example")
+        sub = subscriber("internal", url=url, allow_private=["127.0.0.0/8"])
+        event = published_event("cms-vetted")
+        await publish(redis_client, event)
+        resolver = fixed_resolver({"hooks.example": ["127.0.0.1"]})
+        report = await run_once(redis_client, make_stage(redis_client, http, sub, resolver=resolver))
+
+    assert report.emitted == 1
+    [received] = receiver.for_event(event.event_id)
+    assert received.headers["host"] == f"hooks.example:{receiver.port}"
+    assert received.signature_valid
+    assert await redis_client.exists("articles.webhooks.dlq:internal") == 0
+
+
+async def test_a_host_allow_listed_by_name_is_reached_whatever_it_resolves_to(
+    redis_client: aioredis.Redis, http: httpx.AsyncClient
+) -> None:
+    async with Receiver() as receiver:
+        sub = subscriber("named", url=receiver.url_for("Hooks.Internal"), allow_private=["hooks.internal"])
+        event = published_event("cms-named")
+        await publish(redis_client, event)
+        resolver = fixed_resolver({"hooks.internal": ["127.0.0.1"]})
+        await run_once(redis_client, make_stage(redis_client, http, sub, resolver=resolver))
+    assert len(receiver.for_event(event.event_id)) == 1
+
+
+async def test_a_name_that_does_not_resolve_is_retried_not_refused(
+    redis_client: aioredis.Redis, http: httpx.AsyncClient
+) -> None:
+    sub = subscriber("nodns", url="http://nowhere.example/hook", allow_private=[])
+    event = published_event("cms-nodns")
+    await publish(redis_client, event)
+    await run_once(redis_client, make_stage(redis_client, http, sub, resolver=fixed_resolver({})))
+    [letter] = await dead_letters(redis_client, "articles.webhooks.dlq:nodns")
+    assert (letter["code"], letter["attempts"]) == ("retries_exhausted", "3")
+    assert letter["error"].startswith("cannot resolve nowhere.example")
+
+
+async def test_https_to_the_vetted_address_keeps_sni_and_checks_the_certificate_against_the_name(
+    tmp_path: Path,
+) -> None:
+    cert, key = self_signed_certificate(tmp_path, "hooks.example")
+    trust = ssl.create_default_context(cafile=str(cert))
+    resolver = fixed_resolver({"hooks.example": ["127.0.0.1"], "other.example": ["127.0.0.1"]})
+    async with (
+        Receiver(tls=(cert, key)) as receiver,
+        httpx.AsyncClient(verify=trust, trust_env=False) as http,
+    ):
+        good = subscriber(url=receiver.url_for("hooks.example"), allow_private=["127.0.0.1"])
+        delivered = await Deliverer(good, secret=SECRET, http=http, resolver=resolver).deliver(
+            b"{}", event_id="e-tls", event_type="article.published"
+        )
+        # Same address, a name the certificate does not carry: the TLS check must fail.
+        wrong = subscriber(url=receiver.url_for("other.example"), allow_private=["127.0.0.1"])
+        mismatched = await Deliverer(wrong, secret=SECRET, http=http, resolver=resolver).deliver(
+            b"{}", event_id="e-tls-2", event_type="article.published"
+        )
+
+    assert delivered.delivered, delivered.describe()
+    assert receiver.received[0].headers["host"] == f"hooks.example:{receiver.port}"
+    assert not mismatched.delivered
+    assert "CERTIFICATE_VERIFY_FAILED" in (mismatched.error or "")
+    assert len(receiver.received) == 1
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "[::1]",
+        "10.1.2.3",
+        "169.254.169.254",
+        "[::ffff:127.0.0.1]",
+        "localhost",
+        "2130706433",
+        "0x7f.1",
+    ],
+)
+async def test_a_literal_non_public_destination_fails_at_config_load(
+    redis_client: aioredis.Redis, tmp_path: Path, host: str
+) -> None:
+    config = tmp_path / "webhooks.yaml"
+    config.write_text(f"- {{name: p, url: 'http://{host}:8080/hook', secret_env: PARTNER_SECRET}}\n")
+    with pytest.raises(WebhookConfigError, match="allow_private"):
+        webhook_consumers(redis_client, PublishSettings(webhooks_path=config), env={"PARTNER_SECRET": SECRET})

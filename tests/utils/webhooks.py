@@ -6,10 +6,13 @@ Plain functions and classes; import them, never from a conftest.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -21,6 +24,8 @@ from starlette.routing import Route
 from services.publish.webhooks import (
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,
+    IPAddress,
+    Resolve,
     WebhookSubscriber,
     verify,
 )
@@ -124,13 +129,18 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     port: int = 0
+    tls: tuple[Path, Path] | None = None  # (certificate, key) files: serve HTTPS
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
     _sock: socket.socket | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return self.url_for("127.0.0.1")
+
+    def url_for(self, host: str) -> str:
+        """The hook's URL under another name for 127.0.0.1 (which a test resolver must supply)."""
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}/hook"
 
     def for_event(self, event_id: str) -> list[Received]:
         return [r for r in self.received if r.headers.get(EVENT_ID_HEADER.lower()) == event_id]
@@ -153,7 +163,14 @@ class Receiver:
         self.port = sock.getsockname()[1]
         app = Starlette(routes=[Route("/{path:path}", self._hook, methods=["POST"])])
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", ws="none", timeout_graceful_shutdown=1
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ws="none",
+            timeout_graceful_shutdown=1,
+            ssl_certfile=self.tls[0] if self.tls else None,
+            ssl_keyfile=self.tls[1] if self.tls else None,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
@@ -168,3 +185,42 @@ class Receiver:
         await self._task
         if self._sock is not None:
             self._sock.close()
+
+
+def fixed_resolver(answers: dict[str, list[str]]) -> Resolve:
+    """A stand-in for DNS: each name resolves to the given addresses, any other name fails."""
+
+    async def resolve(host: str, _port: int) -> list[IPAddress]:
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [ipaddress.ip_address(a) for a in answers[host]]
+
+    return resolve
+
+
+def self_signed_certificate(directory: Path, hostname: str) -> tuple[Path, Path]:
+    """(certificate, key) files for `hostname`, made by the openssl command line tool."""
+    cert, key = directory / f"{hostname}.crt", directory / f"{hostname}.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={hostname}",
+            "-addext",
+            f"subjectAltName=DNS:{hostname}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
