@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import ipaddress
 import json
 import re
 import subprocess
@@ -384,6 +385,126 @@ def redis_ingress_problems(objects: list[Obj]) -> list[str]:
                 }
                 if not expressions or not components <= allowed_components:
                     problems.append(f"{policy['metadata']['name']}: admits {peer}")
+    return problems
+
+
+# Destinations no newsflow pod may open a connection to (cluster and private ranges, loopback, the
+# metadata address, their IPv6 spellings), and ones publish must reach for webhooks.
+FORBIDDEN_EGRESS = (
+    "10.0.0.1",
+    "10.96.0.1",
+    "172.16.0.1",
+    "192.168.1.1",
+    "100.64.0.1",
+    "127.0.0.1",
+    "169.254.169.254",
+    "0.0.0.0",
+    "224.0.0.1",
+    "::1",
+    "fd00::1",
+    "fe80::1",
+    "::ffff:10.0.0.1",
+    "::ffff:169.254.169.254",
+    "64:ff9b::a9fe:a9fe",
+)
+PUBLIC_EGRESS = ("93.184.216.34", "2606:4700::1111")
+WEBHOOK_PORTS = frozenset({80, 443})
+DNS_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+REDIS_PEER = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "newsflow-redis"}}}
+
+
+def selects(selector: Obj, labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions In/NotIn/Exists) picks `labels`."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        present = key in labels
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def egress_rules(objects: list[Obj], labels: dict[str, str]) -> list[tuple[str, Obj]] | None:
+    """(policy name, rule) of every egress rule for a pod with `labels`; None: no policy, all open."""
+    policies = [
+        p
+        for p in find(objects, "NetworkPolicy")
+        if "Egress" in p["spec"].get("policyTypes", []) and selects(p["spec"]["podSelector"], labels)
+    ]
+    if not policies:
+        return None
+    return [(p["metadata"]["name"], rule) for p in policies for rule in p["spec"].get("egress", [])]
+
+
+def _ip_block_admits(block: Obj, address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    network = ipaddress.ip_network(block["cidr"])
+    if ip.version != network.version or ip not in network:
+        return False
+    return not any(
+        ip in ipaddress.ip_network(e)
+        for e in block.get("except", [])
+        if ipaddress.ip_network(e).version == ip.version
+    )
+
+
+def _ports(rule: Obj) -> set[tuple[str, int]] | None:
+    if "ports" not in rule:
+        return None  # every port
+    return {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
+
+
+def egress_problems(objects: list[Obj]) -> list[str]:
+    """Ingest and enrich reach only DNS and Redis; publish also the public internet on 80/443."""
+    if not any(
+        p["spec"]["podSelector"] == {}
+        and "Egress" in p["spec"].get("policyTypes", [])
+        and not p["spec"].get("egress")
+        for p in find(objects, "NetworkPolicy")
+    ):
+        return ["no default-deny egress policy"]
+    problems: list[str] = []
+    for service in SERVICES:
+        labels = one(objects, "Deployment", service.deployment)["spec"]["template"]["metadata"]["labels"]
+        rules = egress_rules(objects, labels)
+        if rules is None:
+            problems.append(f"{service.name}: no egress policy selects it, so egress is open")
+            continue
+        reached: set[str] = set()
+        for name, rule in rules:
+            ports = _ports(rule)
+            if "to" not in rule:
+                problems.append(f"{name}: a rule without `to` lets {service.name} reach anything")
+                continue
+            for peer in rule["to"]:
+                if peer == DNS_PEER and ports is not None and ports <= {("UDP", 53), ("TCP", 53)}:
+                    reached.add("dns")
+                elif peer == REDIS_PEER and ports == {("TCP", 6379)}:
+                    reached.add("redis")
+                elif "ipBlock" in peer and service.name == "publish" and ports is not None:
+                    if {port for _, port in ports} - WEBHOOK_PORTS or {proto for proto, _ in ports} != {
+                        "TCP"
+                    }:
+                        problems.append(f"{name}: webhook egress on ports {sorted(ports)}")
+                    leaks = [a for a in FORBIDDEN_EGRESS if _ip_block_admits(peer["ipBlock"], a)]
+                    if leaks:
+                        problems.append(f"{name}: lets publish reach {leaks}")
+                    reached |= {a for a in PUBLIC_EGRESS if _ip_block_admits(peer["ipBlock"], a)}
+                else:
+                    problems.append(f"{name}: lets {service.name} reach {peer} on {ports or 'every port'}")
+        needed = {"dns", "redis"} | (set(PUBLIC_EGRESS) if service.name == "publish" else set())
+        if needed - reached:
+            problems.append(f"{service.name}: cannot reach {sorted(needed - reached)}")
     return problems
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from pathlib import Path
 
 import pytest
 
+from services.publish.webhooks import non_public_kind
 from tests.deploy import checks
 from tests.deploy.checks import SERVICES, Obj, find, one, rendered
 from tests.deploy.kustomize import (
@@ -304,3 +306,52 @@ def test_secret_and_network_invariants_catch_broken_copies() -> None:
     policy = one(objects, "NetworkPolicy", "newsflow-redis-ingress")
     policy["spec"]["ingress"][0]["from"] = [{"podSelector": {}}]
     assert checks.redis_ingress_problems(objects)
+
+
+@pytest.mark.parametrize("overlay", checks.OVERLAYS)
+def test_egress_is_only_dns_and_redis_plus_public_web_for_publish(overlay: str) -> None:
+    assert checks.egress_problems(rendered(overlay)) == []
+
+
+def _webhook_egress_block(objects: list[Obj]) -> Obj:
+    policy = one(objects, "NetworkPolicy", "newsflow-publish-webhook-egress")
+    block: Obj = policy["spec"]["egress"][0]["to"][0]["ipBlock"]
+    return block
+
+
+def test_egress_invariants_catch_broken_copies() -> None:
+    objects = rendered("dev")
+    _webhook_egress_block(objects)["except"].remove("169.254.0.0/16")
+    assert checks.egress_problems(objects) == [
+        "newsflow-publish-webhook-egress: lets publish reach ['169.254.169.254']"
+    ]
+
+    objects = rendered("dev")
+    one(objects, "NetworkPolicy", "newsflow-publish-webhook-egress")["spec"]["egress"][0]["ports"].append(
+        {"protocol": "TCP", "port": 6379}
+    )
+    assert any("ports" in p for p in checks.egress_problems(objects))
+
+    objects = rendered("dev")
+    dns = one(objects, "NetworkPolicy", "newsflow-dns-egress")
+    dns["spec"]["podSelector"] = {"matchLabels": {"app.kubernetes.io/component": "ingest"}}
+    assert checks.egress_problems(objects) == [
+        "enrich: cannot reach ['dns']",
+        "publish: cannot reach ['dns']",
+    ]
+
+    objects = rendered("dev")
+    webhook = one(objects, "NetworkPolicy", "newsflow-publish-webhook-egress")
+    webhook["spec"]["podSelector"] = {}
+    assert any("lets ingest reach" in p for p in checks.egress_problems(objects))
+
+    objects = rendered("dev")
+    objects.remove(one(objects, "NetworkPolicy", "newsflow-default-deny-egress"))
+    assert checks.egress_problems(objects) == ["no default-deny egress policy"]
+
+
+def test_the_forbidden_destinations_are_the_ones_webhooks_refuse_too() -> None:
+    for address in checks.FORBIDDEN_EGRESS:
+        assert non_public_kind(ipaddress.ip_address(address)) is not None, address
+    for address in checks.PUBLIC_EGRESS:
+        assert non_public_kind(ipaddress.ip_address(address)) is None, address
