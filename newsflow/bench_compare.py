@@ -10,6 +10,7 @@ its own lock file (`make install` there), so each side runs the code and depende
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,7 @@ def checked_out(ref: str, console: Console) -> Iterator[Path]:
     finally:
         with contextlib.suppress(CompareError):
             _run(["git", "-C", str(REPO_ROOT), "worktree", "remove", "--force", str(tree)], console)
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 def _run(command: Sequence[str], console: Console) -> None:

@@ -329,6 +329,7 @@ def known_name_candidates(
 # "Rangers du Texas": the model reads two names, the nickname (as anything) and the place.
 _CLUB_JOINER = re.compile(r"\s+(?:de|du|des|de\s+la|d['’])\s*")
 _CLUB_LABELS = frozenset({"ORG", "MISC", "LOC", "GPE", "NORP"})
+_CLUB_MISREAD_LABELS = _CLUB_LABELS - {"ORG"}  # a whole club name read as a place or thing
 _CAPITALISED_WORDS = re.compile(r"[A-ZÀ-Þ][\w.-]*(?:\s+[A-ZÀ-Þ][\w.-]*){0,2}")
 
 
@@ -363,7 +364,7 @@ def club_name_candidates(
         # The model may also read the whole club name as one place or thing.
         joiner = _CLUB_JOINER.search(text, head.start, head.end)
         if (
-            head.label in _CLUB_LABELS - {"ORG"}
+            head.label in _CLUB_MISREAD_LABELS
             and joiner is not None
             and _is_club(text, (head.start, joiner.start()), (joiner.end(), head.end), places, rules)
         ):

@@ -160,9 +160,7 @@ def parse_allow_entry(entry: str) -> str | IPNetwork:
         try:
             return ipaddress.ip_network(text, strict=False)
         except ValueError as exc:
-            raise ValueError(
-                f"allow_private entry {entry!r} is not an address, CIDR block or hostname"
-            ) from exc
+            raise ValueError(unusable) from exc
     host = normalise_host(text)
     if not _HOSTNAME.match(host):
         raise ValueError(unusable)
