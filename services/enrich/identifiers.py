@@ -16,11 +16,9 @@ import copy
 import functools
 import gettext
 import hashlib
-import os
 import pickle
 import re
 import subprocess
-import sys
 import unicodedata
 from array import array
 from collections.abc import Iterable, Mapping
@@ -32,6 +30,7 @@ import pycountry
 import structlog
 
 from shared.events import Identifiers
+from shared.runtime.children import child_environment, python_command
 
 GEONAMES_URI = "https://www.geonames.org/{id}"
 
@@ -376,14 +375,14 @@ _BUILD_IN_CHILD = (
 
 
 def build_in_child() -> PlaceIndex:
-    """The index built by a fresh interpreter, so the memory of parsing dies with that process.
-
-    A plain subprocess rather than multiprocessing: nothing of the caller (threads, an event loop,
-    `__main__`) is copied or re-imported. The child sees the caller's import path.
-    """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    command = [sys.executable, "-c", _BUILD_IN_CHILD]  # a constant program: no outside input
-    done = subprocess.run(command, env=env, capture_output=True, check=True, timeout=BUILD_TIMEOUT_S)  # noqa: S603
+    """The index built by a fresh interpreter, so the memory of parsing dies with that process."""
+    done = subprocess.run(  # noqa: S603 - a constant program of ours
+        python_command(_BUILD_IN_CHILD),
+        env=child_environment(),
+        capture_output=True,
+        check=True,
+        timeout=BUILD_TIMEOUT_S,
+    )
     index = pickle.loads(done.stdout)  # noqa: S301 - our own child's output, never outside input
     if not isinstance(index, PlaceIndex):
         raise TypeError(f"the place index child answered a {type(index).__name__}")
