@@ -34,7 +34,7 @@ class IngestSettings(ServiceSettings):
         1,
         ge=1,
         le=64,
-        description="Worker processes that extract HTML pages (about 190 MB each, the language model included).",
+        description="Worker processes that extract HTML pages (about 190 MB each, language model included).",
     )
     html_time_limit_s: float = Field(
         5.0, gt=0, description="Seconds one HTML page may take to extract before `too_complex`."
