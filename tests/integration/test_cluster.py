@@ -1,4 +1,4 @@
-"""The pipeline on a 3-master, 3-replica Redis Cluster, through the failover of a master."""
+"""The pipeline on a 3-master, 3-replica Redis Cluster through failovers, and its read loop on MOVED."""
 
 from __future__ import annotations
 
