@@ -36,6 +36,7 @@ from redis.exceptions import OutOfMemoryError, ResponseError, WatchError
 
 from shared import deadletter, streams, wire
 from shared.logging import get_logger
+from shared.runtime.redis_client import is_recoverable, refresh_slot_map
 from shared.wire import EnvelopeT, Fields, as_text, text_fields
 
 log = get_logger(__name__)
@@ -625,9 +626,9 @@ class StageRunner:
     async def read_new_once(self, *, count: int) -> int:
         """Read and handle new entries ('>') with our own client, without blocking.
 
-        The recovery loop calls this only when the subscriber has handled nothing for a while:
-        after a Redis Cluster failover FastStream's subscriber can keep fetching from the dead
-        node, and this keeps new entries moving meanwhile. Like one more replica in the group.
+        The recovery loop calls this only when the read loop has handled nothing for a while
+        (a subscriber stuck for any reason): this keeps new entries moving meanwhile. Like one
+        more replica in the group.
         """
         reply = await self.client.xreadgroup(self.group, self.consumer, {self.input_stream: ">"}, count=count)
         batch = [
@@ -684,6 +685,10 @@ class StageRunner:
                 await self.remove_stale_consumers(idle_ms=stale_idle_ms)
             except Exception as exc:  # keep recovering after Redis comes back
                 self._log.warning("recovery sweep failed", error=repr(exc))
+                if is_recoverable(exc):
+                    # A failover: the commits' client may still route this slot to the dead master.
+                    with contextlib.suppress(Exception):
+                        await refresh_slot_map(self.client)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import (
+    AskError,
+    ClusterError,
+    ReadOnlyError,
+    RedisClusterException,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -20,6 +27,30 @@ RETRY_CAP_S = 2.0
 RETRY_ATTEMPTS = 8
 # Seconds a command waits for a free connection of the bounded pool before ConnectionError.
 POOL_WAIT_S = 10.0
+# A reader's socket gives up this long after its XREADGROUP BLOCK should have returned: a node
+# that went silent (a partition, not a refused connection) fails the read instead of hanging it.
+READ_SOCKET_MARGIN_S = 5.0
+READ_CONNECT_TIMEOUT_S = 2.0
+
+# Errors a failover, a restart or a slot migration causes, which a new client or a fresh slot map
+# can cure. MovedError is an AskError; ClusterError covers CLUSTERDOWN, MASTERDOWN and redis-py's
+# "TTL exhausted" after too many redirects; RedisClusterException covers "no reachable node" and
+# uncovered slots; ReadOnlyError is a demoted master still in the slot map; OSError is a socket
+# error below redis-py, the builtin TimeoutError included.
+RECOVERABLE_ERRORS: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    AskError,
+    TryAgainError,
+    ClusterError,
+    RedisClusterException,
+    ReadOnlyError,
+    OSError,
+)
+
+
+def is_recoverable(exc: BaseException) -> bool:
+    return isinstance(exc, RECOVERABLE_ERRORS)
 
 
 def connection_kwargs(settings: ServiceSettings) -> dict[str, Any]:
@@ -52,6 +83,37 @@ def make_client(settings: ServiceSettings, **overrides: Any) -> aioredis.Redis:
         settings.node_url, timeout=POOL_WAIT_S, decode_responses=False, **kwargs
     )
     return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
+
+
+def make_reader_client(
+    settings: ServiceSettings, *, block_ms: int, previous: aioredis.Redis | None = None
+) -> aioredis.Redis:
+    """A client for one blocking XREADGROUP loop, with socket timeouts past its BLOCK time.
+
+    On a cluster, a client built again after a failure starts from every node `previous` knew
+    (its slot map and start-up nodes), not only the URL's node: that node may be the dead one.
+    """
+    overrides: dict[str, Any] = {
+        "socket_timeout": block_ms / 1000 + READ_SOCKET_MARGIN_S,
+        "socket_connect_timeout": READ_CONNECT_TIMEOUT_S,
+    }
+    if isinstance(previous, RedisCluster):
+        known = {node.name: node for node in previous.nodes_manager.startup_nodes.values()}
+        known |= {node.name: node for node in previous.get_nodes()}
+        overrides["startup_nodes"] = [ClusterNode(node.host, node.port) for node in known.values()]
+    return make_client(settings, **overrides)
+
+
+async def refresh_slot_map(client: aioredis.Redis) -> bool:
+    """Read a cluster's slot map again now; False (nothing to do) on one Redis.
+
+    redis-py's transaction pipelines re-read it only every fifth connection error, so a shared
+    client can keep sending commits to a dead master after a failover.
+    """
+    if not isinstance(client, RedisCluster):
+        return False
+    await client.nodes_manager.initialize()
+    return True
 
 
 def redacted_url(url: str) -> str:

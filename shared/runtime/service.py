@@ -36,7 +36,8 @@ from shared.runtime.consumer import (
 )
 from shared.runtime.http import HttpContext, build_http_app
 from shared.runtime.metrics import ServiceMetrics
-from shared.runtime.redis_client import make_client, redacted_url
+from shared.runtime.reader import StreamReader
+from shared.runtime.redis_client import make_client, make_reader_client, redacted_url
 from shared.runtime.tracing import Tracing, make_tracing
 from shared.settings import ServiceSettings
 
@@ -165,7 +166,10 @@ async def run_service(
         tracing = make_tracing(service.name, settings.otel_exporter, span_exporter=service.span_exporter)
         runtime = Runtime(client, metrics, tracing)
         consumers = await service.make_consumers(runtime)
-        broker = build_broker(settings, metrics)
+        # On a cluster our own read loops replace FastStream's subscriber, which cannot recover
+        # from a failover (shared/runtime/reader.py); on one Redis its subscriber reconnects.
+        broker = None if settings.cluster else build_broker(settings, metrics)
+        readers: list[StreamReader] = []
         runners = []
         for spec in consumers:
             await ensure_group(client, spec.input_stream, spec.group)
@@ -179,7 +183,10 @@ async def run_service(
                 retention=service.retention,
                 observer=metrics.observe_batch,
             )
-            _subscribe(broker, runner, settings)
+            if broker is not None:
+                _subscribe(broker, runner, settings)
+            else:
+                readers.append(_reader(runner, settings, metrics))
             runners.append(runner)
 
         ctx = HttpContext(
@@ -209,7 +216,12 @@ async def run_service(
             # _serve, not serve: serve() takes over SIGTERM/SIGINT, which are ours to handle.
             tasks.append(asyncio.create_task(server._serve(), name=f"{service.name}-http"))
 
-        await broker.start()
+        if broker is not None:
+            await broker.start()
+        reading = [
+            asyncio.create_task(reader.run(stop), name=f"{service.name}-read-{reader.runner.input_stream}")
+            for reader in readers
+        ]
         recovery_stop = asyncio.Event()
         tasks.extend(
             asyncio.create_task(
@@ -241,7 +253,13 @@ async def run_service(
         await stop.wait()
 
         bound.info("stopping: no new reads; finishing the batch in hand")
-        await broker.stop()  # waits up to graceful_timeout for the running batch to commit
+        if broker is not None:
+            await broker.stop()  # waits up to graceful_timeout for the running batch to commit
+        if reading:
+            # Each read loop returns once its batch in hand is committed.
+            await asyncio.wait(reading, timeout=settings.graceful_timeout_s)
+            for task in reading:
+                task.cancel()
         recovery_stop.set()
         if server is not None:
             server.should_exit = True
@@ -272,6 +290,19 @@ def _subscribe(broker: RedisBroker, runner: StageRunner, settings: ServiceSettin
     )
     async def on_batch(msg: RedisBatchStreamMessage) -> None:
         await runner.handle(deliveries_from_batch(msg.raw_message))
+
+
+def _reader(runner: StageRunner, settings: ServiceSettings, metrics: ServiceMetrics) -> StreamReader:
+    def new_client(previous: aioredis.Redis | None) -> aioredis.Redis:
+        return make_reader_client(settings, block_ms=settings.poll_interval_ms, previous=previous)
+
+    return StreamReader(
+        runner,
+        new_client,
+        count=settings.batch_size,
+        block_ms=settings.poll_interval_ms,
+        on_recovery=metrics.observe_read_recovery,
+    )
 
 
 async def _raw_batch(message: Any) -> Any:
