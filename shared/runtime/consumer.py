@@ -36,6 +36,7 @@ from redis.exceptions import OutOfMemoryError, ResponseError, WatchError
 
 from shared import deadletter, streams, wire
 from shared.logging import get_logger
+from shared.runtime import functions
 from shared.runtime.redis_client import is_recoverable, refresh_slot_map
 from shared.wire import EnvelopeT, Fields, as_text, text_fields
 
@@ -65,7 +66,7 @@ class Output:
 class VersionGuard:
     """Write the outputs only if `version` is newer than the one stored for `article_id`.
 
-    Checked and written inside Redis (a Lua script in the same transaction), so two consumers
+    Checked and written inside Redis (`functions.GUARDED_XADD`, in the same transaction), so two consumers
     racing on a redelivered entry cannot both publish it.
     """
 
@@ -201,29 +202,6 @@ class BatchReport:
     dead_lettered: int = 0
     duration_s: float = 0.0
     outcomes: list[tuple[Delivery, Outcome]] = field(default_factory=list)
-
-
-# KEYS: versions hash, latest hash, output stream, then one hash per extra value.
-# ARGV: article_id, version, latest JSON, number of extra values, extra values...,
-# number of trim args, trim args..., field/value pairs. Returns 1 when written, 0 when stale.
-# Also used by paths that publish outside a stage (embargo release), which must go through the
-# same exactly-once check; its KEYS past 3 + extras and its ARGV layout are fixed.
-GUARDED_XADD = """
-local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) <= current then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-local nextra = tonumber(ARGV[4])
-for i = 1, nextra do redis.call('HSET', KEYS[3 + i], ARGV[1], ARGV[4 + i]) end
-local at = 5 + nextra
-local ntrim = tonumber(ARGV[at])
-local args = {KEYS[3]}
-for i = 1, ntrim do args[#args + 1] = ARGV[at + i] end
-args[#args + 1] = '*'
-for i = at + 1 + ntrim, #ARGV do args[#args + 1] = ARGV[i] end
-redis.call('XADD', unpack(args))
-return 1
-"""
 
 
 def unique_consumer_name(prefix: str) -> str:
@@ -504,7 +482,7 @@ class StageRunner:
                 *trim,
                 *(item for pair in output.fields.items() for item in pair),
             ]
-            writes.add(output.stream, "eval", GUARDED_XADD, len(keys), *keys, *args)
+            writes.add(output.stream, "fcall", functions.GUARDED_XADD, len(keys), *keys, *args)
         for key, hash_field, value in outcome.hset:
             writes.add(key, "hset", key, hash_field, value)
         for op in outcome.ops:

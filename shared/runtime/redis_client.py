@@ -18,6 +18,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.runtime import functions
 from shared.settings import ServiceSettings
 
 # Retries of one command while Redis restarts or fails over: 0.05 s doubling to 2 s, 8 times
@@ -67,13 +68,18 @@ def connection_kwargs(settings: ServiceSettings) -> dict[str, Any]:
     return kwargs
 
 
-def make_client(settings: ServiceSettings, **overrides: Any) -> aioredis.Redis:
+def make_client(
+    settings: ServiceSettings, *, ensure_functions: bool = False, **overrides: Any
+) -> aioredis.Redis:
     """A client with bytes responses: redis:// or rediss:// (TLS), or a cluster with `+cluster`.
 
     The pool is bounded (`redis_max_connections`): a burst of requests waits for a connection
-    instead of opening one each.
+    instead of opening one each. With `ensure_functions` every new connection checks (and loads
+    when allowed) the newsflow Functions library first (`shared.runtime.functions.on_connect`).
     """
     kwargs = connection_kwargs(settings) | {"max_connections": settings.redis_max_connections} | overrides
+    if ensure_functions:
+        kwargs["redis_connect_func"] = functions.on_connect
     if settings.cluster:
         kwargs.pop("health_check_interval", None)
         # The cluster client follows MOVED/ASK and rediscovers the masters after a failover.

@@ -34,6 +34,7 @@ from shared.runtime.consumer import (
     ensure_group,
     unique_consumer_name,
 )
+from shared.runtime.functions import LibraryUnavailableError
 from shared.runtime.http import HttpContext, build_http_app
 from shared.runtime.metrics import ServiceMetrics
 from shared.runtime.reader import StreamReader
@@ -94,6 +95,8 @@ async def wait_for_redis(client: aioredis.Redis, stop: asyncio.Event, url: str) 
         try:
             await client.ping()  # type: ignore[misc]
             return True
+        except LibraryUnavailableError:
+            raise  # up, but unusable until an admin loads the library: refuse to start
         except Exception as exc:
             log.warning("waiting for redis", url=redacted_url(url), error=repr(exc), retry_in_s=delay)
         with suppress(TimeoutError):
@@ -158,7 +161,7 @@ async def run_service(
         install_signal_handlers(stop)
     consumer = settings.consumer_name or unique_consumer_name(service.name)
     bound = log.bind(service=service.name, consumer=consumer)
-    client = make_client(settings)
+    client = make_client(settings, ensure_functions=True)
     metrics = ServiceMetrics(service.name)
     try:
         if not await wait_for_redis(client, stop, settings.redis_url):
