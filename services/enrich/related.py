@@ -46,6 +46,8 @@ ARTICLES_KEY: Final = "{prefix}:articles"
 
 # Newest posting-list entries read per entity for candidates (the enrich setting's default).
 DEFAULT_PER_ENTITY: Final = 50
+# Candidates per article at most (the enrich setting's default): what ranking reads and scores.
+DEFAULT_MAX_CANDIDATES: Final = 100
 # A frequent entity still gives this many of its newest articles (its IDF quota is smaller).
 MIN_PER_ENTITY: Final = 8
 # Expired articles removed per batch beyond twice the batch size.
@@ -264,7 +266,11 @@ class RelatedIndex:
         return int(await self._redis.zcard(self._articles_key))
 
     async def candidates(
-        self, batch: Sequence[tuple[str, Sequence[Entity]]], *, per_entity: int = DEFAULT_PER_ENTITY
+        self,
+        batch: Sequence[tuple[str, Sequence[Entity]]],
+        *,
+        per_entity: int = DEFAULT_PER_ENTITY,
+        max_candidates: int = DEFAULT_MAX_CANDIDATES,
     ) -> list[list[Candidate]]:
         """Earlier articles sharing entities with each (article_id, entities) of the batch.
 
@@ -272,11 +278,13 @@ class RelatedIndex:
         articles and the document frequency of every distinct entity, then the records of every
         distinct candidate. A frequent entity gives fewer than `per_entity` (`entity_quota`): it
         weighs little in `rank_related`, so its posting list is sampled, never scanned, and the
-        cost of a lookup does not grow with the archive. An article is never its own candidate.
-        Candidates come newest first.
+        cost of a lookup does not grow with the archive. At most `max_candidates` per article,
+        taken from its entities in the order of what they can add to a score (IDF weight times
+        salience), so a busy article's budget goes to its rare entities first. An article is
+        never its own candidate. Candidates come newest first.
         """
-        if per_entity < 1:
-            raise ValueError("per_entity must be at least 1")
+        if per_entity < 1 or max_candidates < 1:
+            raise ValueError("per_entity and max_candidates must be at least 1")
         # The registry id when linked (the same entity across spellings), else the article-level id.
         wanted = [
             _best_salience((e.entity_id or e.id, e.salience) for e in entities) for _, entities in batch
@@ -295,12 +303,15 @@ class RelatedIndex:
         members = {e_id: [as_text(m) for m in replies[2 * i]] for i, e_id in enumerate(entity_ids)}
         doc_freq = {e_id: int(replies[2 * i + 1]) for i, e_id in enumerate(entity_ids)}
         quota = {e_id: entity_quota(per_entity, doc_freq[e_id], int(total)) for e_id in entity_ids}
+        weight = {e_id: idf_weight(doc_freq[e_id], int(total)) for e_id in entity_ids}
 
         per_article: list[set[str]] = []
         for (article_id, _), query in zip(batch, wanted, strict=True):
-            per_article.append(
-                {m for e_id in query for m in [m for m in members[e_id] if m != article_id][: quota[e_id]]}
-            )
+            found: dict[str, None] = {}
+            for e_id in sorted(query, key=lambda e: (-weight[e] * query[e], e)):
+                newest = [m for m in members[e_id] if m != article_id][: quota[e_id]]
+                found.update(dict.fromkeys(newest[: max_candidates - len(found)]))
+            per_article.append(set(found))
         candidate_ids = sorted({c_id for found in per_article for c_id in found})
         if not candidate_ids:
             return [[] for _ in batch]

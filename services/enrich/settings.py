@@ -58,6 +58,15 @@ class EnrichSettings(ServiceSettings):
             "(scaled by its IDF, at least 8), so a lookup never scans a long posting list."
         ),
     )
+    related_max_candidates: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description=(
+            "Related candidates read and scored per article at most, rare entities first: bounds "
+            "the cost of a lookup however large the archive."
+        ),
+    )
     related_retention_days: float = Field(
         90.0,
         gt=0,

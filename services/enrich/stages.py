@@ -112,6 +112,7 @@ class EnrichStage:
         candidates = await self.index.candidates(
             [(e.article_id, ents.all()) for e, ents in zip(usable, tagged, strict=True)],
             per_entity=self.settings.related_candidates_per_entity,
+            max_candidates=self.settings.related_max_candidates,
         )
         candidates_by_event = {id(e): c for e, c in zip(usable, candidates, strict=True)}
         matches: dict[int, Match | None] = {}
