@@ -63,6 +63,9 @@ TYPED_NAME_KEY: Final = "{prefix}:type:{type}:name:{name}"
 
 # Sorted-set rows read per ZRANGE while paging: the page plus room for rows tied with the cursor.
 RANGE_SLACK: Final = 8
+# Expired articles removed per planned batch beyond twice the batch size.
+TRIM_SLACK: Final = 100
+MS_PER_DAY: Final = 86_400_000
 # Rows read per round when a filter (urgency, story collapse) is applied after the sorted set.
 FILTER_CHUNK: Final = 100
 # A feed summary longer than this (characters) is cut at a word boundary and ends with "…".
@@ -321,9 +324,14 @@ class ListingPage:
 class PublishIndex:
     """Reads and writes the listing index (see the key constants above)."""
 
-    def __init__(self, client: Redis, *, prefix: str = INDEX_PREFIX) -> None:
+    def __init__(
+        self, client: Redis, *, prefix: str = INDEX_PREFIX, retention_days: float | None = None
+    ) -> None:
+        if retention_days is not None and retention_days <= 0:
+            raise ValueError("retention_days must be positive")
         self._redis = client
         self.prefix = prefix
+        self._retention_ms = round(retention_days * MS_PER_DAY) if retention_days is not None else None
 
     def record_key(self, article_id: str) -> str:
         return RECORD_KEY.format(prefix=self.prefix, article_id=article_id)
@@ -354,18 +362,55 @@ class PublishIndex:
         if not events:
             return [], []
         keys = [self.record_key(i) for i in ids]
-        # One GET per key, not MGET: redis-py refuses multi-key commands in a cluster pipeline.
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.get(key)
-            stored = await pipe.execute()
+        stored = await self._get_all(keys)
         ops: list[list[Op]] = []
+        newest: int | None = None
         for event, raw in zip(events, stored, strict=True):
             previous = IndexRecord.model_validate_json(raw) if raw is not None else None
             update = plan_update(self.prefix, event, previous)
             ops.append(self._ops(update) if update is not None else [])
+            if update is not None and update.add:
+                listed = update.record.listed_ms
+                newest = listed if newest is None else max(newest, listed)
         reads = [Read(key, "get", (key,), raw) for key, raw in zip(keys, stored, strict=True)]
+        if newest is not None and self._retention_ms is not None:
+            expiry, expiry_reads = await self._expire(newest - self._retention_ms, set(ids), len(events))
+            # On the first event that writes anything: the runner commits all of them together.
+            next(planned for planned in ops if planned).extend(expiry)
+            reads += expiry_reads
         return ops, reads
+
+    async def _get_all(self, keys: Sequence[str]) -> list[bytes | None]:
+        # One GET per key, not MGET: redis-py refuses multi-key commands in a cluster pipeline.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+            return list(await pipe.execute())
+
+    async def _expire(self, before_ms: int, changing: set[str], batch: int) -> tuple[list[Op], list[Read]]:
+        """Removal of up to a bounded number of articles listed before `before_ms`, oldest first:
+        out of every sorted set their record names, and the record itself.
+
+        Counted back from the newest article being indexed rather than the clock, so replaying an
+        archive in order trims it as live indexing would have. More than the batch adds is removed
+        per batch, so trimming keeps pace.
+        """
+        all_key = ALL_KEY.format(prefix=self.prefix)
+        members = await self._redis.zrange(
+            all_key, "-inf", f"({before_ms}", byscore=True, offset=0, num=2 * batch + TRIM_SLACK
+        )
+        expired = [a for a in (as_text(m) for m in members) if a not in changing]
+        if not expired:
+            return [], []
+        keys = [self.record_key(a) for a in expired]
+        stored = await self._get_all(keys)
+        ops: list[Op] = []
+        for article_id, key, raw in zip(expired, keys, stored, strict=True):
+            held = IndexRecord.model_validate_json(raw).keys if raw is not None else ()
+            ops += [Op(k, "zrem", (k, article_id)) for k in {*held, all_key}]
+            # GETDEL, not DEL: the publish ACL user has the string commands, not DEL.
+            ops.append(Op(key, "getdel", (key,)))
+        return ops, [Read(key, "get", (key,), raw) for key, raw in zip(keys, stored, strict=True)]
 
     def _ops(self, update: IndexUpdate) -> list[Op]:
         record = update.record

@@ -24,6 +24,14 @@ class PublishSettings(ServiceSettings):
     retention_days: float | None = Field(
         None, gt=0, description="Trim articles.published entries older than this (XADD MINID ~)."
     )
+    listing_retention_days: float = Field(
+        365.0,
+        gt=0,
+        description=(
+            "Days an article stays in the listing index behind GET /v1/articles and the feeds, "
+            "counted back from the newest listed article (see docs/scaling.md for the memory)."
+        ),
+    )
     embargo_poll_ms: int = Field(
         100, ge=10, le=1_000, description="How often each replica looks for embargoes due, in milliseconds."
     )

@@ -166,8 +166,10 @@ class PublishIndexStage:
 
     name = "publish-index"
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str = INDEX_PREFIX) -> None:
-        self.index = PublishIndex(client, prefix=prefix)
+    def __init__(
+        self, client: aioredis.Redis, *, prefix: str = INDEX_PREFIX, retention_days: float | None = None
+    ) -> None:
+        self.index = PublishIndex(client, prefix=prefix, retention_days=retention_days)
 
     async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
         events = decode_events(batch, PublishedEvent)
