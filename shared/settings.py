@@ -6,6 +6,7 @@ ops set them once per deployment; everything else is `NEWSFLOW_<SERVICE>_<NAME>`
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -14,6 +15,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 LogFormat = Literal["auto", "json", "console"]
 # What REDIS_URL may start with: plain, TLS, and either with `+cluster` for a Redis Cluster.
 REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """`10.0.0.0/8, 192.0.2.7` -> networks; a bare address is a network of one."""
+    networks: list[Network] = []
+    for entry in text.split(","):
+        if not entry.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"expected IP addresses or CIDR networks, got {entry.strip()!r}") from None
+    return tuple(networks)
 
 
 class ServiceSettings(BaseSettings):
@@ -124,6 +139,14 @@ class ServiceSettings(BaseSettings):
             "(an API open to anyone on the network must be a decision, not a default)."
         ),
     )
+    trusted_proxies: str = Field(
+        "",
+        description=(
+            "Comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-For "
+            "names the client (for the per-client rate limit and logs); from any other peer the "
+            "header is ignored. Empty: the TCP peer is the client."
+        ),
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: LogFormat = Field("auto", description="json, console, or auto (console on a terminal).")
     otel_exporter: Literal["none", "console", "otlp"] = Field(
@@ -139,6 +162,15 @@ class ServiceSettings(BaseSettings):
                 f"REDIS_URL must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)}"
             )
         return url
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # fail fast at start on a typo
+        return value
+
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def cluster(self) -> bool:
