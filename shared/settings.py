@@ -18,6 +18,19 @@ REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def parse_source_grants(text: str) -> dict[str, frozenset[str] | None]:
+    """`a:wire|blog, b` -> {"a": {"wire", "blog"}, "b": None}: who (an API token, an inbound
+    producer) may write which sources; a bare name may write any source."""
+    grants: dict[str, frozenset[str] | None] = {}
+    for entry in text.split(","):
+        name, sep, sources = entry.strip().partition(":")
+        if not name.strip():
+            continue
+        named = frozenset(s.strip() for s in sources.split("|") if s.strip())
+        grants[name.strip()] = named if sep else None
+    return grants
+
+
 def parse_networks(text: str) -> tuple[Network, ...]:
     """`10.0.0.0/8, 192.0.2.7` -> networks; a bare address is a network of one."""
     networks: list[Network] = []
@@ -186,14 +199,7 @@ class ServiceSettings(BaseSettings):
         """Each token and the sources it may write; None means any source."""
         if self.api_tokens is None:
             return {}
-        scopes: dict[str, frozenset[str] | None] = {}
-        for entry in self.api_tokens.get_secret_value().split(","):
-            token, sep, sources = entry.strip().partition(":")
-            if not token.strip():
-                continue
-            named = frozenset(s.strip() for s in sources.split("|") if s.strip())
-            scopes[token.strip()] = named if sep else None
-        return scopes
+        return parse_source_grants(self.api_tokens.get_secret_value())
 
     def token_set(self) -> frozenset[str]:
         return frozenset(self.token_scopes())

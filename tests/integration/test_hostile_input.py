@@ -238,7 +238,7 @@ def test_a_token_bound_to_source_b_cannot_withdraw_source_a_articles(redis_url: 
         withdrawal = {"source": "wire-a", "id": "a-1", "action": "withdraw", "reason": "legal"}
         forbidden = post("tok-b", **withdrawal)
         assert forbidden.status_code == 403, forbidden.text
-        assert forbidden.json()["code"] == "source_not_allowed"
+        assert forbidden.json()["code"] == "source_forbidden"
         assert post("tok-b", source="wire-a", id="a-2").status_code == 403  # nor write
         client = redis.Redis.from_url(redis_url)
         assert client.xlen(streams.RAW) == 1  # nothing of B's attempts was stored
