@@ -29,7 +29,14 @@ from starlette.routing import BaseRoute, Route
 from services.ingest.extraction import HtmlWorkers
 from services.ingest.logic import Code, Duplicate, FieldError, Rejection
 from services.ingest.settings import IngestSettings
-from services.ingest.stages import SOURCE_NOT_ALLOWED, Decision, Submission, commit_direct, decide
+from services.ingest.stages import (
+    SOURCE_FORBIDDEN,
+    Decision,
+    SourceGrant,
+    Submission,
+    commit_direct,
+    decide,
+)
 from shared.events import InboundArticle
 from shared.logging import get_logger
 from shared.runtime.consumer import Emit, Reject, Skip
@@ -318,7 +325,12 @@ def _unsupported(request: Request, supported: Sequence[str]) -> Response:
 def _forbidden_problem(decision: Decision) -> Response:
     assert isinstance(decision.outcome, Reject)
     log.info("http article forbidden", source=decision.outcome.source)
-    return _problem(403, "Forbidden", SOURCE_NOT_ALLOWED, decision.outcome.reason)
+    return _problem(403, "Forbidden", SOURCE_FORBIDDEN, decision.outcome.reason)
+
+
+def _grant(ctx: HttpContext, request: Request) -> SourceGrant | None:
+    sources = ctx.sources_of(request)
+    return SourceGrant(sources, "this token") if sources is not None else None
 
 
 def _unavailable(exc: Exception) -> Response:
@@ -404,8 +416,8 @@ def make_routes(
             correlation_id=_correlation_id(request),
         )
         try:
-            [decision] = await decide(ctx.client, [sub], settings, html=html, allowed=ctx.sources_of(request))
-            if isinstance(decision.result, Rejection) and decision.result.code == SOURCE_NOT_ALLOWED:
+            [decision] = await decide(ctx.client, [sub], settings, html=html, grant=_grant(ctx, request))
+            if isinstance(decision.result, Rejection) and decision.result.code == SOURCE_FORBIDDEN:
                 return _forbidden_problem(decision)  # refused, not dead-lettered: nothing is written
             await commit_direct(ctx.client, [decision], retention=ctx.retention)
         except _UNAVAILABLE as exc:
@@ -477,7 +489,7 @@ def make_routes(
         correlation_id = _correlation_id(request)
         subs = [Submission(item, JSON, HTTP_SOURCE, correlation_id=correlation_id) for item in items]
         try:
-            decisions = await decide(ctx.client, subs, settings, html=html, allowed=ctx.sources_of(request))
+            decisions = await decide(ctx.client, subs, settings, html=html, grant=_grant(ctx, request))
             await commit_direct(ctx.client, decisions, retention=ctx.retention)
         except _UNAVAILABLE as exc:
             return _unavailable(exc)
@@ -688,7 +700,7 @@ def build_openapi(settings: IngestSettings, *, auth_required: bool = True) -> di
                 {
                     "403": _problem_response(
                         "The token is bound to sources (`token:source1|source2`) and the "
-                        "article's source is not one of them (`source_not_allowed`); nothing is "
+                        "article's source is not one of them (`source_forbidden`); nothing is "
                         "stored. (In a batch such an item is rejected instead.)"
                     )
                 }

@@ -201,6 +201,7 @@ async def run_service(
             scopes=settings.token_scopes(),
             rate_limit_per_s=service.rate_limit_per_s,
             retention=service.retention,
+            trusted_proxies=settings.trusted_networks(),
         )
         routes = service.make_routes(ctx, consumers) if service.make_routes else ()
         port = settings.http_port if http_port is None else http_port
@@ -214,6 +215,9 @@ async def run_service(
                 log_level="warning",
                 access_log=False,
                 lifespan="off",
+                # Off: uvicorn would believe X-Forwarded-For from loopback (or FORWARDED_ALLOW_IPS);
+                # HttpContext.client_address decides, from the trusted_proxies setting.
+                proxy_headers=False,
             )
             server = uvicorn.Server(config)
             # _serve, not serve: serve() takes over SIGTERM/SIGINT, which are ours to handle.

@@ -318,13 +318,13 @@ async def test_a_scoped_token_is_refused_other_sources_and_a_resend_in_the_batch
         )
 
     assert single.status_code == 403, single.text
-    assert single.json()["code"] == "source_not_allowed"
+    assert single.json()["code"] == "source_forbidden"
     assert "'wire-a'" in single.json()["detail"]
     assert batch.status_code == 207, batch.text
     results = batch.json()["results"]
     assert [(r["status"], r.get("code")) for r in results] == [
-        ("rejected", "source_not_allowed"),
-        ("rejected", "source_not_allowed"),
+        ("rejected", "source_forbidden"),
+        ("rejected", "source_forbidden"),
         ("accepted", None),
     ]
     assert [e.data.source for e in await raw_events(redis_client)] == ["wire-b"]
