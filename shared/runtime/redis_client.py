@@ -78,13 +78,19 @@ def make_client(
     when allowed) the newsflow Functions library first (`shared.runtime.functions.on_connect`).
     """
     kwargs = connection_kwargs(settings) | {"max_connections": settings.redis_max_connections} | overrides
-    if ensure_functions:
-        kwargs["redis_connect_func"] = functions.on_connect
     if settings.cluster:
         kwargs.pop("health_check_interval", None)
         # The cluster client follows MOVED/ASK and rediscovers the masters after a failover.
         cluster = RedisCluster.from_url(settings.node_url, decode_responses=False, **kwargs)
+        if ensure_functions:
+            # RedisCluster takes no redis_connect_func: set it where its nodes' connections
+            # come from (the startup nodes, and the kwargs nodes found later are built with).
+            cluster.connection_kwargs["redis_connect_func"] = functions.on_connect
+            for node in cluster.nodes_manager.startup_nodes.values():
+                node.connection_kwargs["redis_connect_func"] = functions.on_connect
         return cast(aioredis.Redis, cluster)
+    if ensure_functions:
+        kwargs["redis_connect_func"] = functions.on_connect
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.node_url, timeout=POOL_WAIT_S, decode_responses=False, **kwargs
     )

@@ -107,3 +107,26 @@ async def test_load_puts_the_library_on_every_master_of_a_cluster() -> None:
                 assert reply == functions.LIBRARY_IDENTITY.encode()
         finally:
             await client.aclose()
+
+
+async def test_a_service_client_on_a_cluster_loads_the_library_on_each_master_it_connects_to() -> None:
+    with RedisClusterProcesses() as cluster:
+        client = make_client(ServiceSettings(redis_url=cluster.url), ensure_functions=True)
+        try:
+            # One key per master (their slots), each written through the guard.
+            for stream in streams.all_partitions(streams.TAGGED, 8):
+                keys = [f"{stream}:versions", f"{stream}:latest", stream]
+                args = ["article", 1, "{}", 0, 0, "event", "{}"]
+                assert await functions.fcall(client, functions.GUARDED_XADD, keys, args) == 1
+        finally:
+            await client.aclose()
+        # Seen by a client without the check (which would load it itself on connecting).
+        plain = make_client(ServiceSettings(redis_url=cluster.url))
+        assert isinstance(plain, RedisCluster)
+        try:
+            await plain.initialize()
+            for node in plain.get_primaries():
+                reply = await plain.execute_command("FCALL_RO", functions.VERSION, 0, target_nodes=node)
+                assert reply == functions.LIBRARY_IDENTITY.encode()
+        finally:
+            await plain.aclose()
