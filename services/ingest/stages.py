@@ -78,11 +78,15 @@ class SourceGrant:
     sender: str  # e.g. "this token", "producer 'agency-a'"
 
 
-def _forbidden(sub: Submission, draft: Draft, grant: SourceGrant) -> Decision:
+def _forbidden(sub: Submission, draft: Draft, grant: SourceGrant, owner: str | None = None) -> Decision:
+    """Refused: the draft names a source the sender does not hold, or (`owner`) it would be a new
+    version of an article another source wrote."""
     held = ", ".join(repr(s) for s in sorted(grant.sources)) or "none"
-    reason = (
-        f"{grant.sender} may not write or withdraw articles of source {draft.source!r} (it holds: {held})"
-    )
+    if owner is None:
+        what = f"articles of source {draft.source!r}"
+    else:
+        what = f"article {draft.article_id!r}, which is an article of source {owner!r}"
+    reason = f"{grant.sender} may not write or withdraw {what} (it holds: {held})"
     reject = Reject(reason, SOURCE_FORBIDDEN, source=draft.source, article_id=draft.article_id)
     return Decision(sub, reject, Rejection(SOURCE_FORBIDDEN, reason))
 
@@ -143,9 +147,10 @@ async def decide(
     """Parse, validate and version a batch; one ledger read for the whole batch.
 
     HTML pages are extracted in `html`'s worker processes when given (services), else inline (CLI).
-    `grant` holds the sources the sender may write (None: any); an article or withdrawal of another
-    source is refused as `source_forbidden` before the ledger is read, so the answer says nothing
-    of that source's articles (not even that one is a duplicate).
+    `grant` holds the sources the sender may write (None: any); an article or withdrawal naming
+    another source is refused as `source_forbidden` before the ledger is read (the answer says
+    nothing of that source's articles, not even that one is a duplicate), and so is one whose id
+    (from its URL or title) is an article another source wrote.
     """
     received_at = datetime.now(UTC)
     policy = settings.source_policy()  # parses two settings strings: once a batch, not once an article
@@ -175,8 +180,13 @@ async def decide(
         if grant is not None and item.source not in grant.sources:
             decisions.append(_forbidden(sub, item, grant))
             continue
+        previous = ledger.get(item.article_id)
+        owner = previous.source if previous is not None else None
+        if grant is not None and owner is not None and owner not in grant.sources:
+            decisions.append(_forbidden(sub, item, grant, owner))
+            continue
         event_id = new_event_id()
-        result = assign_version(item, ledger.get(item.article_id), event_id=event_id)
+        result = assign_version(item, previous, event_id=event_id)
         if isinstance(result, Rejection):
             decisions.append(
                 Decision(

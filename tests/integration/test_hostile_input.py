@@ -256,6 +256,15 @@ def test_a_token_bound_to_source_b_cannot_withdraw_source_a_articles(redis_url: 
         assert [r["status"] for r in batch.json()["results"]] == ["rejected", "accepted"]
         assert post("tok-a", **withdrawal).status_code == 202
         assert post("tok-any", source="anything", id="x-1").status_code == 202
+        # Without an id, an article's id comes from its URL, whatever the source: B naming its own
+        # source and A's URL still may not write or withdraw A's article.
+        url = "https://news.example/a/by-url"
+        assert post("tok-a", source="wire-a", id=..., url=url).status_code == 202
+        for attempt in ({"title": "Rewritten"}, {"action": "withdraw", "reason": "legal"}):
+            taken = post("tok-b", source="wire-b", id=..., url=url, **attempt)
+            assert taken.status_code == 403, taken.text
+            assert "which is an article of source 'wire-a'" in taken.json()["detail"]
+        assert client.xlen(streams.RAW) == 5
 
 
 @pytest.mark.timeout(120)

@@ -117,3 +117,25 @@ def test_producers_write_only_their_sources_and_the_rest_is_dead_lettered_as_sou
     assert all(letter["source_stream"] == streams.inbound_of("agency-a") for letter in letters)
     assert "producer 'agency-a' may not write or withdraw articles of source 'wire-b'" in letters[0]["reason"]
     assert "'sport-a', 'wire-a'" in letters[0]["reason"]
+
+
+def test_a_producer_cannot_take_over_another_sources_article_by_naming_its_url(
+    admin: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    url = "https://news.example/2024/05/harbour"
+    with (
+        running("ingest", redis_url, tmp_path, NEWSFLOW_INGEST_INBOUND_PRODUCERS=PRODUCERS),
+        producer(redis_url, "agency-a") as agency_a,
+    ):
+        # wire-b's article has no id of its own: its id comes from its URL, whatever the source.
+        admin.xadd(streams.INBOUND, {streams.INBOUND_PAYLOAD: article_json(source="wire-b", id=..., url=url)})
+        wait_for(admin, raw=1, dlq=0)
+        send(agency_a, "agency-a", article_json(source="wire-a", id=..., url=url, action="withdraw"))
+        send(agency_a, "agency-a", article_json(source="wire-a", id=..., url=url, title="Rewritten"))
+        wait_for(admin, raw=1, dlq=2)
+
+    [(_, fields)] = read_stream(admin, streams.RAW)
+    assert wire.decode(fields, RawEvent).data.source == "wire-b"
+    letters = [f for _, f in read_stream(admin, streams.DLQ)]
+    assert [letter["code"] for letter in letters] == ["source_forbidden", "source_forbidden"]
+    assert all("which is an article of source 'wire-b'" in letter["reason"] for letter in letters)
