@@ -1,8 +1,8 @@
 """The newsflow Redis Functions library: every server-side script of the pipeline, in one place.
 
 Services call these with `FCALL` (https://redis.io/docs/latest/develop/interactions/programmability/functions-intro/)
-instead of sending Lua with `EVAL`: their Redis users hold `+fcall +fcall_ro` and no `+eval`, so a
-compromised service can run only the code below, never a loop of its own that blocks Redis for
+instead of sending Lua with `EVAL`: their Redis users hold `+fcall`/`+fcall_ro` and no `+eval`, so
+a compromised service can run only the code below, never a loop of its own that blocks Redis for
 everyone. The library is loaded by an admin (`newsflow redis functions load`, `FUNCTION LOAD
 REPLACE` on every master, idempotent), or by a service whose user may (`newsflow demo`, tests, a
 one-user dev Redis).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis._parsers import AsyncCommandsParser
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -68,6 +69,19 @@ def connection_kwargs(settings: ServiceSettings) -> dict[str, Any]:
     return kwargs
 
 
+class _CommandsParser(AsyncCommandsParser):
+    """FCALL's keys read from its own arguments, as redis-py does for EVAL, not asked of the
+    server (COMMAND GETKEYS): inside a cluster transaction redis-py routes each command from
+    another thread's event loop, where that request fails; it also saves a round trip per call."""
+
+    async def get_keys(self, *args: Any) -> tuple[Any, ...] | None:
+        # args: FCALL, function, numkeys, keys..., arguments...
+        if len(args) >= 3 and str(args[0]).upper() in ("FCALL", "FCALL_RO"):
+            return tuple(args[3 : 3 + int(args[2])])
+        keys: tuple[Any, ...] | None = await super().get_keys(*args)
+        return keys
+
+
 def make_client(
     settings: ServiceSettings, *, ensure_functions: bool = False, **overrides: Any
 ) -> aioredis.Redis:
@@ -82,6 +96,7 @@ def make_client(
         kwargs.pop("health_check_interval", None)
         # The cluster client follows MOVED/ASK and rediscovers the masters after a failover.
         cluster = RedisCluster.from_url(settings.node_url, decode_responses=False, **kwargs)
+        cluster.commands_parser = _CommandsParser()  # initialised by the client's initialize()
         if ensure_functions:
             # RedisCluster takes no redis_connect_func: set it where its nodes' connections
             # come from (the startup nodes, and the kwargs nodes found later are built with).
