@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 
 from shared.logging import get_logger
-from shared.runtime.consumer import Delivery, StageRunner
-from shared.runtime.redis_client import is_recoverable, refresh_slot_map
+from shared.runtime.consumer import BatchObserver, BatchReport, Delivery, StageRunner
+from shared.runtime.metrics import ServiceMetrics
+from shared.runtime.redis_client import SlotMapRefresher, is_recoverable, refresh_slot_map
 from shared.wire import as_text, text_fields
 
 log = get_logger(__name__)
@@ -175,3 +176,17 @@ class StreamReader:
     async def _pause(stop: asyncio.Event, delay_s: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay_s)
+
+
+def refreshing_observer(metrics: ServiceMetrics, refresher: SlotMapRefresher) -> BatchObserver:
+    """Batch metrics, and a fresh slot map for the commits' client after a batch left entries to
+    retry: a stage's own Redis calls fail after a failover too (e.g. NOSCRIPT on the promoted
+    replica), and nothing raises out of the runner for the read loop to see."""
+
+    async def observe(stage: str, report: BatchReport) -> None:
+        metrics.observe_batch(stage, report)
+        if report.retried and await refresher.refresh():
+            stream = report.outcomes[0][0].stream
+            metrics.observe_read_recovery(stream, "refresh_slot_map", "Retry")
+
+    return observe

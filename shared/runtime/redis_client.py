@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis._parsers import AsyncCommandsParser
-from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.cluster import ClusterNode, NodesManager, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.cluster import PRIMARY, REPLICA
 from redis.exceptions import (
     AskError,
     ClusterError,
@@ -132,7 +135,7 @@ def make_reader_client(
 
 
 async def refresh_slot_map(client: aioredis.Redis) -> bool:
-    """Read a cluster's slot map again now; False (nothing to do) on one Redis.
+    """Read a cluster's slot map again now and mark its primaries; False on one Redis.
 
     redis-py's transaction pipelines re-read it only every fifth connection error, so a shared
     client can keep sending commits to a dead master after a failover.
@@ -140,7 +143,40 @@ async def refresh_slot_map(client: aioredis.Redis) -> bool:
     if not isinstance(client, RedisCluster):
         return False
     await client.nodes_manager.initialize()
+    mark_primaries(client.nodes_manager)
     return True
+
+
+@dataclass
+class SlotMapRefresher:
+    """Re-reads a shared cluster client's slot map, at most once every `min_interval_s` seconds."""
+
+    client: aioredis.Redis
+    min_interval_s: float = 1.0
+    _last: float = field(default=float("-inf"), init=False)
+
+    async def refresh(self) -> bool:
+        """True when it re-read the map; False when too soon, on one Redis, or if it failed."""
+        now = time.monotonic()
+        if now - self._last < self.min_interval_s:
+            return False
+        self._last = now
+        try:
+            return await refresh_slot_map(self.client)
+        except Exception:  # the cluster is still failing over: the next failure tries again
+            return False
+
+
+def mark_primaries(manager: NodesManager) -> None:
+    """Type each known node by the slot map: the first node of a slot is its primary.
+
+    redis-py (7.4) keeps the node object it had when it re-reads the slot map, so a promoted
+    replica stays typed "replica". Commands sent to every primary then skip it: SCRIPT LOAD does,
+    and EVALSHA of a registered script answers NOSCRIPT on the new master until a restart.
+    """
+    primaries = {nodes[0].name for nodes in manager.slots_cache.values() if nodes}
+    for name, node in manager.nodes_cache.items():
+        node.server_type = PRIMARY if name in primaries else REPLICA
 
 
 def redacted_url(url: str) -> str:

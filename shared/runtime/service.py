@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute
 
 from shared.logging import get_logger
 from shared.runtime.consumer import (
+    BatchObserver,
     Retention,
     Stage,
     StageRunner,
@@ -37,8 +38,8 @@ from shared.runtime.consumer import (
 from shared.runtime.functions import LibraryUnavailableError
 from shared.runtime.http import HttpContext, build_http_app
 from shared.runtime.metrics import ServiceMetrics
-from shared.runtime.reader import StreamReader
-from shared.runtime.redis_client import make_client, make_reader_client, redacted_url
+from shared.runtime.reader import StreamReader, refreshing_observer
+from shared.runtime.redis_client import SlotMapRefresher, make_client, make_reader_client, redacted_url
 from shared.runtime.tracing import Tracing, make_tracing
 from shared.settings import ServiceSettings
 
@@ -173,6 +174,10 @@ async def run_service(
         # from a failover (shared/runtime/reader.py); on one Redis its subscriber reconnects.
         broker = None if settings.cluster else build_broker(settings, metrics)
         readers: list[StreamReader] = []
+        observer: BatchObserver = metrics.observe_batch
+        if settings.cluster:
+            # One refresher for the client every runner of the service commits with.
+            observer = refreshing_observer(metrics, SlotMapRefresher(client))
         runners = []
         for spec in consumers:
             await ensure_group(client, spec.input_stream, spec.group)
@@ -184,7 +189,7 @@ async def run_service(
                 consumer=consumer,
                 max_deliveries=settings.max_deliveries,
                 retention=service.retention,
-                observer=metrics.observe_batch,
+                observer=observer,
             )
             if broker is not None:
                 _subscribe(broker, runner, settings)

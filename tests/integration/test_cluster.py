@@ -12,6 +12,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 from redis.exceptions import MovedError, RedisClusterException, RedisError
 
 from newsflow.pipeline import run_pipeline
@@ -20,8 +21,8 @@ from services.ingest.settings import IngestSettings
 from shared import streams
 from shared.runtime.consumer import Delivery, Emit, Outcome, Output, StageRunner, ensure_group
 from shared.runtime.metrics import ServiceMetrics
-from shared.runtime.reader import StreamReader
-from shared.runtime.redis_client import is_recoverable, make_reader_client
+from shared.runtime.reader import StreamReader, refreshing_observer
+from shared.runtime.redis_client import SlotMapRefresher, is_recoverable, make_client, make_reader_client
 
 pytestmark = [
     pytest.mark.integration,
@@ -226,3 +227,65 @@ async def test_reader_answered_moved_builds_a_new_client_and_reads_on() -> None:
     assert reader.rebuilds == 1
     labels = {"stage": "copy", "stream": LOOP_IN, "action": "rebuild_client", "error": "MovedError"}
     assert metrics.registry.get_sample_value("newsflow_read_recoveries_total", labels) == 1
+
+
+class ScriptStage:
+    """Runs a registered Lua script per entry, as enrich's entity registry does."""
+
+    name = "script"
+
+    def __init__(self, script: AsyncScript, key: str) -> None:
+        self.script = script
+        self.key = key
+
+    async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
+        outcomes: list[Outcome] = []
+        for d in batch:
+            await self.script(keys=[self.key])
+            outcomes.append(Emit((Output(LOOP_OUT, {"n": d.fields["n"]}),)))
+        return outcomes
+
+
+async def test_a_stage_whose_script_went_missing_in_a_failover_succeeds_on_its_retry() -> None:
+    with RedisClusterProcesses() as cluster:
+        settings = IngestSettings(redis_url=cluster.url)
+        # A key served by another master than the input stream, which stays readable throughout.
+        key = next(
+            k
+            for k in (f"script:{i}" for i in range(100))
+            if cluster.master_for_key(k).port != cluster.master_for_key(LOOP_IN).port
+        )
+        client = make_client(settings)
+        try:
+            script = client.register_script("return redis.call('INCR', KEYS[1])")
+            await script(keys=[key])  # loaded on today's master only: replicas do not get it
+            await ensure_group(client, LOOP_IN, "g")
+            metrics = ServiceMetrics("script")
+            runner = StageRunner(
+                client,
+                ScriptStage(script, key),
+                input_stream=LOOP_IN,
+                group="g",
+                consumer="c1",
+                max_deliveries=5,
+                observer=refreshing_observer(metrics, SlotMapRefresher(client)),
+            )
+            victim = cluster.master_for_key(key)
+            victim.kill()
+            entry_id = (await client.xadd(LOOP_IN, {"n": "1"})).decode()
+            await client.xreadgroup("g", "c1", {LOOP_IN: ">"})
+            # Handled again and again through the failover, as the reclaimer would: redis-py alone
+            # answers NOSCRIPT from the promoted replica for as long as the process lives.
+            deadline = time.monotonic() + 40
+            retried = 0
+            while (report := await runner.handle([Delivery(LOOP_IN, entry_id, {"n": "1"})])).emitted == 0:
+                retried += report.retried
+                assert time.monotonic() < deadline, "the stage never ran again after the failover"
+                await asyncio.sleep(0.3)
+            assert retried >= 1
+            assert await client.xlen(LOOP_OUT) == 1
+            labels = {"stage": "script", "stream": LOOP_IN, "action": "refresh_slot_map", "error": "Retry"}
+            assert (metrics.registry.get_sample_value("newsflow_read_recoveries_total", labels) or 0) >= 1
+        finally:
+            await client.aclose()
+    gc.collect()
