@@ -29,7 +29,8 @@ class PublishSettings(ServiceSettings):
         gt=0,
         description=(
             "Days an article stays in the listing index behind GET /v1/articles and the feeds, "
-            "counted back from the newest listed article (see docs/scaling.md for the memory)."
+            "counted back from the newest listed article (about 5.5 GB of Redis per million "
+            "retained articles, see docs/scaling.md)."
         ),
     )
     embargo_poll_ms: int = Field(
