@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 
 import httpx
 import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry, Counter
 
 from services.publish.changes import previously_shown
 from services.publish.embargo import held_versions_of, hold_writes, is_held, lift_writes
 from services.publish.listing import INDEX_PREFIX, PublishIndex
 from services.publish.logic import event_type_for, published_event
+from services.publish.ninjs import schema_problem
 from services.publish.settings import PublishSettings
 from services.publish.webhooks import (
     Deliverer,
@@ -48,15 +50,51 @@ from shared.runtime.tracing import NO_TRACING, Tracing
 log = get_logger(__name__)
 
 
+class NinjsCheck:
+    """Checks 1 in `every` published ninjs documents against the models (0: none). The documents
+    are built as plain dicts (tests hold each mapping to the official schemas); this catches at
+    run time what the tests did not foresee, logged and counted, without blocking the article."""
+
+    def __init__(self, every: int, registry: CollectorRegistry | None = None) -> None:
+        self.every = every
+        self.seen = 0
+        self.invalid = Counter(
+            "newsflow_ninjs_invalid_total",
+            "Sampled published ninjs documents that failed the check against the ninjs models.",
+            registry=registry if registry is not None else CollectorRegistry(),
+        )
+
+    def __call__(self, event: PublishedEvent) -> str | None:
+        """The problem of the event's document when it is one of the sample, else None."""
+        self.seen += 1
+        if not self.every or self.seen % self.every:
+            return None
+        problem = schema_problem(event.data.ninjs, "2.2")
+        if problem is not None:
+            self.invalid.inc()
+            log.error(
+                "published ninjs document failed the sampled check",
+                article_id=event.article_id,
+                article_version=event.article_version,
+                problem=problem,
+            )
+        return problem
+
+
 class PublishStage:
     name = "publish"
 
     def __init__(
-        self, client: aioredis.Redis, settings: PublishSettings, tracing: Tracing = NO_TRACING
+        self,
+        client: aioredis.Redis,
+        settings: PublishSettings,
+        tracing: Tracing = NO_TRACING,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.tracing = tracing
+        self.check = NinjsCheck(settings.ninjs_check_every, registry)
 
     async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
         events = decode_events(batch, TaggedEvent)
@@ -128,6 +166,7 @@ class PublishStage:
                     previous=shown.get(event.article_id),
                     traceparent=span.traceparent,
                 )
+            self.check(out)
             fields = wire.encode(out)
             published[event.article_id] = article.version  # later entries in this batch see it
             shown[event.article_id] = event.data
