@@ -319,9 +319,15 @@ class Writes:
             try:
                 if reads:
                     await pipe.watch(*dict.fromkeys(r.key for r in reads))
-                    # On a watching pipeline each command runs at once.
-                    for read in reads:
-                        if await getattr(pipe, read.method)(*read.args) != read.value:
+                    # Once WATCH is in place any change to these keys aborts the EXEC below, so the
+                    # values can be checked on another connection, all in one round trip (on the
+                    # watching connection each command would be a round trip of its own).
+                    async with client.pipeline(transaction=False) as check:
+                        for read in reads:
+                            getattr(check, read.method)(*read.args)
+                        current = await check.execute()
+                    for read, value in zip(reads, current, strict=True):
+                        if value != read.value:
                             raise StaleReadError(read.key)
                     pipe.multi()
                 for _, method, args, kwargs in ops:
