@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from services.publish.changes import previously_shown
 from services.publish.embargo import held_versions_of, hold_writes, is_held, lift_writes
-from services.publish.listing import INDEX_PREFIX, PublishIndex
+from services.publish.listing import INDEX_PREFIX, IndexedEvent, PublishIndex
 from services.publish.logic import event_type_for, published_event
 from services.publish.ninjs import schema_problem
 from services.publish.settings import PublishSettings
@@ -209,8 +209,8 @@ class PublishIndexStage:
         self.index = PublishIndex(client, prefix=prefix)
 
     async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
-        events = decode_events(batch, PublishedEvent)
-        newest: dict[str, PublishedEvent] = {}
+        events = decode_events(batch, IndexedEvent)
+        newest: dict[str, IndexedEvent] = {}
         for event in events:
             if isinstance(event, Reject):
                 continue
