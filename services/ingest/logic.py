@@ -505,9 +505,9 @@ def assign_version(
         if not withdraw and not previous.withdrawn and draft.content_hash == previous.content_hash:
             return Duplicate(draft.article_id, previous.version, previous.event_id)
         version, previous_event_id = previous.version + 1, previous.event_id
-    article = RawArticle.model_validate(
-        {**draft.model_dump(), "version": version, "previous_event_id": previous_event_id}
-    )
+    # The draft is validated and `_draft` refuses a usable article without title or body (what
+    # RawArticle adds to it): constructing skips validating every field a second time.
+    article = RawArticle.model_construct(**dict(draft), version=version, previous_event_id=previous_event_id)
     ledger = LedgerEntry(
         version=version,
         content_hash=draft.content_hash,

@@ -298,9 +298,15 @@ class Writes:
             try:
                 if reads:
                     await pipe.watch(*dict.fromkeys(r.key for r in reads))
-                    # On a watching pipeline each command runs at once.
-                    for read in reads:
-                        if await getattr(pipe, read.method)(*read.args) != read.value:
+                    # Once WATCH is in place any change to these keys aborts the EXEC below, so the
+                    # values can be checked on another connection, all in one round trip (on the
+                    # watching connection each command would be a round trip of its own).
+                    async with client.pipeline(transaction=False) as check:
+                        for read in reads:
+                            getattr(check, read.method)(*read.args)
+                        current = await check.execute()
+                    for read, value in zip(reads, current, strict=True):
+                        if value != read.value:
                             raise StaleReadError(read.key)
                     pipe.multi()
                 for _, method, args, kwargs in ops:
@@ -423,9 +429,14 @@ class StageRunner:
         now_ms = int(time.time() * 1000)
         writes = Writes()
         acks: list[str] = []
+        # Emit.hset values of the whole batch, one HSET per hash (ingest's ledger: one command per
+        # batch, not per article); a field set twice keeps its later value, as two HSETs would.
+        hsets: dict[str, dict[str, str]] = {}
         for delivery, outcome in report.outcomes:
             if isinstance(outcome, Emit):
                 self._queue_emit(writes, outcome, now_ms)
+                for key, hash_field, value in outcome.hset:
+                    hsets.setdefault(key, {})[hash_field] = value
                 acks.append(delivery.entry_id)
                 report.emitted += 1
             elif isinstance(outcome, Skip):
@@ -442,6 +453,8 @@ class StageRunner:
                 report.dead_lettered += 1
             else:
                 report.retried += 1
+        for key, mapping in hsets.items():
+            writes.add(key, "hset", key, mapping=mapping)
         if acks:
             writes.add(self.input_stream, "xack", self.input_stream, self.group, *acks)
         else:
@@ -483,8 +496,6 @@ class StageRunner:
                 *(item for pair in output.fields.items() for item in pair),
             ]
             writes.add(output.stream, "fcall", functions.GUARDED_XADD, len(keys), *keys, *args)
-        for key, hash_field, value in outcome.hset:
-            writes.add(key, "hset", key, hash_field, value)
         for op in outcome.ops:
             writes.add(op.key, op.method, *op.args)
         writes.reads.extend(outcome.reads)

@@ -7,6 +7,7 @@ FastStream batch subscriber, a recovery loop, and an HTTP server for health, met
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -49,6 +50,13 @@ log = get_logger(__name__)
 # must not matter; the readiness probe says we are not ready meanwhile).
 WAIT_BASE_S = 0.2
 WAIT_CAP_S = 5.0
+
+# Allocations (net of frees) between two young-generation collections; CPython's default is 700.
+# A decoded event is hundreds of small objects, so at 700 the collector ran several times per
+# article and walked the ~190k long-lived objects of a started service (models, settings, FastStream)
+# whenever an older generation came due: 30-40% of publish's CPU. The hot path makes no reference
+# cycles worth collecting promptly, so a collection every 50,000 allocations frees the same memory.
+GC_GEN0_THRESHOLD = 50_000
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,16 @@ async def wait_for_redis(client: aioredis.Redis, stop: asyncio.Event, url: str) 
             await asyncio.wait_for(stop.wait(), timeout=delay)
         delay = min(delay * 2, WAIT_CAP_S)
     return False
+
+
+def tune_gc() -> None:
+    """Once the service holds what it keeps for its lifetime (models, clients, consumers): move
+    those objects out of the collector's sight (`gc.freeze`) and collect the young generation less
+    often, so that each collection walks only what the batches in hand allocated."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
@@ -170,6 +188,7 @@ async def run_service(
         tracing = make_tracing(service.name, settings.otel_exporter, span_exporter=service.span_exporter)
         runtime = Runtime(client, metrics, tracing)
         consumers = await service.make_consumers(runtime)
+        tune_gc()
         # On a cluster our own read loops replace FastStream's subscriber, which cannot recover
         # from a failover (shared/runtime/reader.py); on one Redis its subscriber reconnects.
         broker = None if settings.cluster else build_broker(settings, metrics)
