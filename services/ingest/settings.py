@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.ingest.sources import SourcePolicy, parse_source_urgency
+from services.ingest.sources import SourcePolicy, parse_inbound_producers, parse_source_urgency
 from services.ingest.timezones import SourceZones, load_zone, parse_source_zones
 from shared.settings import ServiceSettings
 
@@ -31,7 +31,10 @@ class IngestSettings(ServiceSettings):
         description="Longest article body in characters, after extraction; longer ones are rejected.",
     )
     html_workers: int = Field(
-        1, ge=1, le=64, description="Worker processes that extract HTML pages (about 80 MB each)."
+        1,
+        ge=1,
+        le=64,
+        description="Worker processes that extract HTML pages (about 190 MB each, language model included).",
     )
     html_time_limit_s: float = Field(
         5.0, gt=0, description="Seconds one HTML page may take to extract before `too_complex`."
@@ -54,6 +57,15 @@ class IngestSettings(ServiceSettings):
     source_urgency: str = Field(
         "", description="Default ninjs urgency (1-9) per source as source=N pairs, comma-separated."
     )
+    inbound_producers: str = Field(
+        "",
+        description=(
+            "Producers with a stream of their own, `articles.inbound:{producer}`, and the sources "
+            "each may write: `agency-a:wire|sport,agency-b` (a producer without a list may write "
+            "any source). Give each producer a Redis user that may write only its stream; an entry "
+            "for another source is dead-lettered as `source_forbidden`."
+        ),
+    )
     urgent_max: int = Field(
         2, ge=0, le=9, description="Articles with urgency at or below this go to the priority stream."
     )
@@ -74,6 +86,15 @@ class IngestSettings(ServiceSettings):
     def _urgency_pairs(cls, value: str) -> str:
         parse_source_urgency(value)
         return value
+
+    @field_validator("inbound_producers")
+    @classmethod
+    def _producers(cls, value: str) -> str:
+        parse_inbound_producers(value)
+        return value
+
+    def producers(self) -> dict[str, frozenset[str] | None]:
+        return parse_inbound_producers(self.inbound_producers)
 
     def source_policy(self) -> SourcePolicy:
         zones = SourceZones(

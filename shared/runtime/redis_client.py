@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis._parsers import AsyncCommandsParser
 from redis.asyncio.cluster import ClusterNode, NodesManager, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -21,6 +22,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.runtime import functions
 from shared.settings import ServiceSettings
 
 # Retries of one command while Redis restarts or fails over: 0.05 s doubling to 2 s, 8 times
@@ -70,18 +72,43 @@ def connection_kwargs(settings: ServiceSettings) -> dict[str, Any]:
     return kwargs
 
 
-def make_client(settings: ServiceSettings, **overrides: Any) -> aioredis.Redis:
+class _CommandsParser(AsyncCommandsParser):
+    """FCALL's keys read from its own arguments, as redis-py does for EVAL, not asked of the
+    server (COMMAND GETKEYS): inside a cluster transaction redis-py routes each command from
+    another thread's event loop, where that request fails; it also saves a round trip per call."""
+
+    async def get_keys(self, *args: Any) -> tuple[Any, ...] | None:
+        # args: FCALL, function, numkeys, keys..., arguments...
+        if len(args) >= 3 and str(args[0]).upper() in ("FCALL", "FCALL_RO"):
+            return tuple(args[3 : 3 + int(args[2])])
+        keys: tuple[Any, ...] | None = await super().get_keys(*args)
+        return keys
+
+
+def make_client(
+    settings: ServiceSettings, *, ensure_functions: bool = False, **overrides: Any
+) -> aioredis.Redis:
     """A client with bytes responses: redis:// or rediss:// (TLS), or a cluster with `+cluster`.
 
     The pool is bounded (`redis_max_connections`): a burst of requests waits for a connection
-    instead of opening one each.
+    instead of opening one each. With `ensure_functions` every new connection checks (and loads
+    when allowed) the newsflow Functions library first (`shared.runtime.functions.on_connect`).
     """
     kwargs = connection_kwargs(settings) | {"max_connections": settings.redis_max_connections} | overrides
     if settings.cluster:
         kwargs.pop("health_check_interval", None)
         # The cluster client follows MOVED/ASK and rediscovers the masters after a failover.
         cluster = RedisCluster.from_url(settings.node_url, decode_responses=False, **kwargs)
+        cluster.commands_parser = _CommandsParser()  # initialised by the client's initialize()
+        if ensure_functions:
+            # RedisCluster takes no redis_connect_func: set it where its nodes' connections
+            # come from (the startup nodes, and the kwargs nodes found later are built with).
+            cluster.connection_kwargs["redis_connect_func"] = functions.on_connect
+            for node in cluster.nodes_manager.startup_nodes.values():
+                node.connection_kwargs["redis_connect_func"] = functions.on_connect
         return cast(aioredis.Redis, cluster)
+    if ensure_functions:
+        kwargs["redis_connect_func"] = functions.on_connect
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.node_url, timeout=POOL_WAIT_S, decode_responses=False, **kwargs
     )
