@@ -188,5 +188,11 @@ def refreshing_observer(metrics: ServiceMetrics, refresher: SlotMapRefresher) ->
         if report.retried and await refresher.refresh():
             stream = report.outcomes[0][0].stream
             metrics.observe_read_recovery(stream, "refresh_slot_map", "Retry")
+            log.info(
+                "re-read the cluster slot map after a batch left entries to retry",
+                stage=stage,
+                stream=stream,
+                retried=report.retried,
+            )
 
     return observe
