@@ -1,10 +1,14 @@
-"""Same story: near-duplicate detection across sources with MinHash and LSH (datasketch).
+"""Same story: near-duplicate detection across sources with MinHash and LSH.
 
 Wire copy is republished by many sources with small edits (a rewritten lead, a trimmed ending,
-a changed quote). Each body becomes a set of word shingles; its MinHash signature
-(`datasketch.MinHash`) estimates the Jaccard similarity of two such sets. LSH splits the
-signature into bands: two articles sharing a band are candidates, and a candidate at or above
-the threshold is the same story.
+a changed quote). Each body becomes a set of word shingles; its MinHash signature estimates the
+Jaccard similarity of two such sets. LSH splits the signature into bands: two articles sharing a
+band are candidates, and a candidate at or above the threshold is the same story.
+
+The signature is computed here with numpy, hash for hash what datasketch 2.0's `MinHash`
+(scheme "affine32", seed `SEED`) computes, so signatures stored by earlier releases still
+compare; a test checks the two agree. Importing datasketch costs about 2.8 s and 60 MB per process (it
+loads scipy for its LSH tuning), which an enrich replica does not need.
 
 The index is ours, in Redis, so replicas share it: datasketch's Redis storage (and its
 `aio.AsyncMinHashLSH`) opens its own connection, pickles its keys and knows nothing of our ACL
@@ -29,7 +33,6 @@ from typing import Final
 
 import numpy as np
 import redis.asyncio as aioredis
-from datasketch import MinHash
 
 from shared import streams
 from shared.events import RelatedKind, RelatedLink, SameStory
@@ -55,11 +58,47 @@ def shingles(text: str, k: int = SHINGLE_WORDS) -> set[bytes]:
     return {" ".join(words[i : i + k]).encode() for i in range(max(len(words) - k + 1, 0))}
 
 
+# Each signature position is a permutation of 32-bit hashes, h -> (a * h + b) mod 2^32 with an odd
+# `a` (a bijection, so no collisions are added), applied after one MurmurHash3 finalizer mix of the
+# shingle's SHA-1 prefix; (a, b) pairs come from a seeded generator so every replica agrees.
+_MASK: Final = np.uint32(0xFFFFFFFF)
+_FMIX: Final = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
+# Shingles hashed per numpy step: bounds the (chunk x NUM_PERM) matrix at 512 KiB.
+_CHUNK: Final = 1024
+
+
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    a.flags.writeable = b.flags.writeable = False
+    return a, b
+
+
+_A, _B = _permutations(NUM_PERM, SEED)
+
+
+def _hash32(gram: bytes) -> int:
+    return int.from_bytes(hashlib.sha1(gram).digest()[:4], "little")  # noqa: S324 - a hash, not security
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    shift1, multiply1, shift2, multiply2, shift3 = _FMIX
+    h = (h ^ (h >> shift1)) * multiply1  # uint32 products wrap: that is the modulus
+    h = (h ^ (h >> shift2)) * multiply2
+    mixed: np.ndarray = h ^ (h >> shift3)
+    return mixed
+
+
 def signature(grams: set[bytes]) -> np.ndarray:
-    m = MinHash(num_perm=NUM_PERM, seed=SEED)
-    m.update_batch(sorted(grams))
-    values: np.ndarray = m.hashvalues.astype(np.uint64)
-    return values
+    """The MinHash signature of a set of shingles (uint64 array): per position, the least hash."""
+    values = np.full(NUM_PERM, _MASK, dtype=np.uint32)
+    ordered = list(grams)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        hashed = _mix(np.fromiter(map(_hash32, chunk), dtype=np.uint32, count=len(chunk)).reshape(-1, 1))
+        np.minimum(values, (hashed * _A + _B).min(axis=0), out=values)
+    return values.astype(np.uint64)
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:

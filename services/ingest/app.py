@@ -34,4 +34,5 @@ def create_service(settings: Settings | None = None) -> Service:
         make_routes=lambda ctx, _consumers: api.make_routes(ctx, settings, html),
         retention=stream_retention(settings),
         rate_limit_per_s=settings.rate_limit_per_s,
+        on_stop=html.close,
     )

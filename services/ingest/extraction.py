@@ -10,23 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import resource
+import socket
+import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Final
 
 from services.ingest.formats import HTML, Code, Rejection, detect_content_type
 from services.ingest.logic import Draft, parse_payload
 from services.ingest.sources import NO_POLICY, SourcePolicy
 from shared.logging import get_logger
+from shared.runtime.children import child_environment, python_command
 
 log = get_logger(__name__)
 
-# spawn, not fork: the service has threads (to_thread, the Redis client) by the time it forks.
-_CONTEXT: Final = multiprocessing.get_context("spawn")
+# A fresh interpreter, not fork (the service has threads by then) nor multiprocessing's spawn
+# (which would import the whole CLI again in every worker): it imports this module only.
+_WORKER_PROGRAM: Final = (
+    "import sys\nfrom services.ingest.extraction import serve\nserve(int(sys.argv[1]), int(sys.argv[2]))\n"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +107,23 @@ def _serve(conn: Connection, memory_limit_bytes: int) -> None:
         conn.send(result)
 
 
+def serve(fd: int, memory_limit_bytes: int) -> None:
+    """A worker's entry point: the socket it was handed, and its memory limit in bytes."""
+    _serve(Connection(fd), memory_limit_bytes)
+
+
 class _Worker:
     def __init__(self, memory_limit_bytes: int) -> None:
-        self.conn, child = _CONTEXT.Pipe()
-        self.process: BaseProcess = _CONTEXT.Process(
-            target=_serve, args=(child, memory_limit_bytes), daemon=True, name="newsflow-html"
+        ours, theirs = socket.socketpair()
+        # The worker reads jobs until its socket closes, so it ends with the service, -9 included.
+        self.process = subprocess.Popen(  # noqa: S603 - a constant program of ours
+            python_command(_WORKER_PROGRAM, str(theirs.fileno()), str(memory_limit_bytes)),
+            pass_fds=(theirs.fileno(),),
+            env=child_environment(),
+            stdin=subprocess.DEVNULL,
         )
-        self.process.start()
-        child.close()
+        theirs.close()
+        self.conn = Connection(ours.detach())
         self.ready = False
 
     def wait_ready(self) -> _Worker:
@@ -142,13 +155,14 @@ class _Worker:
         with contextlib.suppress(Exception):
             self.conn.close()
         self.process.kill()
-        self.process.join(timeout=5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
 
 
 class HtmlWorkers:
     """A fixed set of worker processes; `parse` waits for a free one (requests queue up).
 
-    The workers are daemon processes: they end with the service, so there is nothing to close.
+    A worker also ends by itself when its socket closes, so a service killed with -9 leaves none.
     """
 
     def __init__(self, *, processes: int, time_limit_s: float, memory_limit_bytes: int) -> None:
@@ -168,6 +182,13 @@ class HtmlWorkers:
     async def start(self) -> None:
         """Start the workers now rather than on the first page (each imports trafilatura)."""
         await self._queue()
+
+    async def close(self) -> None:
+        """End the idle workers (a page being worked on ends its worker when it returns)."""
+        if self._idle is None:
+            return
+        while not self._idle.empty():
+            await asyncio.to_thread(self._idle.get_nowait().kill)
 
     async def parse(self, job: ParseJob) -> Draft | Rejection:
         idle = await self._queue()

@@ -11,7 +11,6 @@ from typing import Any, Final, Literal
 from urllib.parse import urljoin
 
 import orjson
-import trafilatura
 from pydantic import ValidationError
 
 from services.ingest.normalise import (
@@ -406,6 +405,9 @@ def _read_links(tree: Any, base_url: str) -> list[tuple[str, str | None]]:
 
 
 def parse_html(text: str) -> Extracted | Rejection:
+    # Imported here: about 50 MB that a service whose pages go to HTML workers never loads.
+    import trafilatura
+
     try:
         doc = trafilatura.bare_extraction(
             text,

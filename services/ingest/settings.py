@@ -31,7 +31,10 @@ class IngestSettings(ServiceSettings):
         description="Longest article body in characters, after extraction; longer ones are rejected.",
     )
     html_workers: int = Field(
-        1, ge=1, le=64, description="Worker processes that extract HTML pages (about 80 MB each)."
+        1,
+        ge=1,
+        le=64,
+        description="Worker processes that extract HTML pages (about 190 MB each, language model included).",
     )
     html_time_limit_s: float = Field(
         5.0, gt=0, description="Seconds one HTML page may take to extract before `too_complex`."

@@ -83,6 +83,8 @@ class Service:
     rate_limit_per_s: float = 0.0
     # A loop run beside the consumers until its event is set (publish's embargo release).
     background: Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]] | None = None
+    # Run once when the service ends, however it ends (ingest stops its HTML worker processes).
+    on_stop: Callable[[], Awaitable[None]] | None = None
 
 
 async def wait_for_redis(client: aioredis.Redis, stop: asyncio.Event, url: str) -> bool:
@@ -248,6 +250,8 @@ async def run_service(
             task.cancel()
         bound.info("stopped")
     finally:
+        if service.on_stop is not None:
+            await service.on_stop()
         await client.aclose()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.enrich.identifiers import PlaceIndex
+from services.enrich.identifiers import HashedNames, Place, PlaceIndex
 
 
 @pytest.mark.parametrize(
@@ -56,3 +56,25 @@ def test_small_towns_are_not_strong_enough_to_override_the_model(places: PlaceIn
     assert places.is_strong_place("Benin")
     assert places.city("Holland") is not None  # Holland, Michigan: a town, and a surname
     assert not places.is_strong_place("Holland")
+
+
+def test_hashed_names_answer_their_keys_and_nothing_else() -> None:
+    lisbon = Place(name="Lisbon", kind="city", geonames_id=2267057, population=500_000)
+    porto = Place(name="Porto", kind="city", geonames_id=2735943, population=230_000)
+    names = HashedNames({"lisboa": lisbon, "lissabon": lisbon, "oporto": porto})
+    assert len(names) == 3
+    assert names.get("lisboa") is lisbon
+    assert names.get("lissabon") is lisbon
+    assert names.get("oporto") is porto
+    assert names.get("porto") is None
+    assert names.get("") is None
+
+
+def test_the_index_built_in_a_child_answers_as_one_built_here(places: PlaceIndex) -> None:
+    # `places` comes from place_index(), which builds in a child process.
+    here = PlaceIndex()
+    for name in ("Londres", "Londra", "Köln", "Lissabon", "Moskau", "Nueva York", "Pékin", "Allemagne"):
+        built_there, built_here = places.identify(name), here.identify(name)
+        assert built_there is not None, name
+        assert built_there == built_here, name
+    assert places.identify("Qqzzyx") is None
