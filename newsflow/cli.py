@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import orjson
 import typer
@@ -20,6 +21,11 @@ from pydantic import BaseModel
 
 from newsflow.settings import DEFAULT_REDIS_URL
 from shared.logging import configure_logging
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="newsflow",
@@ -110,7 +116,13 @@ def run(
         if refusal is not None:
             typer.echo(f"newsflow run {service.value}: refusing to start: {refusal}", err=True)
             raise typer.Exit(2)
-    asyncio.run(run_service(svc, http_port=http_port))
+    from shared.runtime.functions import LibraryUnavailableError
+
+    try:
+        asyncio.run(run_service(svc, http_port=http_port))
+    except LibraryUnavailableError as exc:
+        typer.echo(f"newsflow run {service.value}: refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -388,7 +400,51 @@ def asyncapi() -> None:
     sys.stdout.write(render())
 
 
+async def _with_client(use: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+    """`use` with the commands' client on REDIS_URL (REDIS_USERNAME, REDIS_PASSWORD), then closed."""
+    from newsflow.settings import redis_client
+
+    client = redis_client(_redis_url_from_env())
+    try:
+        return await use(client)
+    finally:
+        await client.aclose()
+
+
+redis_app = typer.Typer(no_args_is_help=True)
+functions_app = typer.Typer(no_args_is_help=True)
+redis_app.add_typer(
+    functions_app, name="functions", help="The newsflow Redis Functions library (FCALL) the services call."
+)
+
+
+@functions_app.command(name="load")
+def functions_load() -> None:
+    """Load (FUNCTION LOAD REPLACE) the library on Redis, or on every master of a cluster.
+
+    Run it as a user allowed to (the `admin` user of deploy/redis/users.acl: REDIS_USERNAME,
+    REDIS_PASSWORD) before the services start, and again after upgrading newsflow. Idempotent.
+    """
+    from shared.runtime import functions
+
+    nodes = asyncio.run(_with_client(functions.load))
+    typer.echo(f"loaded {functions.LIBRARY_NAME} {functions.LIBRARY_IDENTITY} on {', '.join(nodes)}")
+
+
+@functions_app.command(name="status")
+def functions_status() -> None:
+    """Say which version of the library Redis has; exit 1 when it is missing or another build's."""
+    from shared.runtime import functions
+
+    have = asyncio.run(_with_client(functions.loaded_identity))
+    typer.echo(
+        f"{functions.LIBRARY_NAME}: loaded {have or 'nothing'}, this build needs {functions.LIBRARY_IDENTITY}"
+    )
+    raise typer.Exit(0 if have == functions.LIBRARY_IDENTITY else 1)
+
+
 def _mount_subcommands() -> None:
+    app.add_typer(redis_app, name="redis", help="Set up Redis for newsflow (as the admin user).")
     from newsflow.dlq import dlq_app
 
     app.add_typer(dlq_app, name="dlq", help="Inspect, replay and purge dead-letter streams.")

@@ -69,7 +69,7 @@ def _run(work: Callable[[aioredis.Redis], Awaitable[_T]]) -> _T:
     configure_logging("WARNING")  # to stderr: stdout is the command's own output
 
     async def main() -> _T:
-        client = redis_client()
+        client = redis_client(ensure_functions=True)  # replay FCALLs the library
         try:
             return await work(client)
         finally:

@@ -26,7 +26,8 @@ def _run(action: Callable[[EntityRegistry], Awaitable[T]]) -> T:
         raise typer.Exit(2)
 
     async def go() -> T:
-        client = make_client(settings)
+        # Edits FCALL the registry's functions: an admin's client loads the library when missing.
+        client = make_client(settings, ensure_functions=True)
         try:
             return await action(EntityRegistry(client, base_url=EnrichSettings().public_base_url))
         finally:

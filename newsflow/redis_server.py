@@ -117,6 +117,8 @@ class RedisServer:
                 try:
                     if client.ping():
                         return self
+                except redis.AuthenticationError:
+                    return self  # up, with `default` off (an ACL file): it answers NOAUTH
                 except redis.ConnectionError:
                     pass
                 if time.monotonic() > deadline:

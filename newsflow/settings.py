@@ -27,10 +27,11 @@ class CliSettings(ServiceSettings):
     )
 
 
-def redis_client(url: str | None = None) -> aioredis.Redis:
+def redis_client(url: str | None = None, *, ensure_functions: bool = False) -> aioredis.Redis:
     """The commands' client, from the services' factory: REDIS_USERNAME / REDIS_PASSWORD, TLS and
-    `+cluster` URLs apply as they do to the services; `url` (else REDIS_URL) names the server."""
+    `+cluster` URLs apply as they do to the services; `url` (else REDIS_URL) names the server.
+    `ensure_functions`: for commands that FCALL the Functions library (see `make_client`)."""
     settings = CliSettings(redis_url=url) if url else CliSettings()
     if settings.redis_url is None:
         settings = CliSettings(redis_url=DEFAULT_REDIS_URL)
-    return make_client(settings)
+    return make_client(settings, ensure_functions=ensure_functions)

@@ -9,16 +9,20 @@ import pytest
 import redis.asyncio as aioredis
 
 from newsflow.redis_server import RedisServer
+from tests.utils.functions import load_library
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """A real redis-server: NEWSFLOW_TEST_REDIS_URL when set, else a private one on a free port."""
+    """A real redis-server with the Functions library: NEWSFLOW_TEST_REDIS_URL when set, else a
+    private one on a free port."""
     given = os.environ.get("NEWSFLOW_TEST_REDIS_URL")
     if given:
+        load_library(given)
         yield given
         return
     with RedisServer() as server:
+        load_library(server.url)
         yield server.url
 
 

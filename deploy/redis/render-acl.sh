@@ -5,9 +5,10 @@
 #
 # SOURCE_ACL (deploy/redis/users.acl) holds every user's rules with a placeholder dev password. An
 # ACL file cannot read environment variables, so this script appends `resetpass #<sha256>` to each
-# user's line, hashing the password from the environment: REDIS_PASSWORD for `default`,
-# REDIS_<USER>_PASSWORD for the others (REDIS_INGEST_PASSWORD, ...). A user whose variable is unset
-# or empty is switched `off` rather than left with its dev password. Only hashes reach the file.
+# user's line, hashing the password from the environment: REDIS_<USER>_PASSWORD
+# (REDIS_ADMIN_PASSWORD, REDIS_INGEST_PASSWORD, ...). A user whose variable is unset or empty is
+# switched `off` rather than left with its dev password. Only hashes reach the file. `default`
+# (the user of a connection that never AUTHs) gets no password and is always switched `off`.
 # Appended after any selector `(...)` on the line, where Redis applies it to the user itself.
 # POSIX sh: runs in the official redis images (Debian and Alpine/busybox).
 set -eu
@@ -31,10 +32,10 @@ while read -r keyword user rules; do
     *[!a-z0-9_-]*) echo "render-acl.sh: unexpected user name: $user" >&2; exit 65 ;;
   esac
   if [ "$user" = "default" ]; then
-    var=REDIS_PASSWORD
-  else
-    var="REDIS_$(printf '%s' "$user" | tr 'abcdefghijklmnopqrstuvwxyz-' 'ABCDEFGHIJKLMNOPQRSTUVWXYZ_')_PASSWORD"
+    printf 'user %s %s resetpass off\n' "$user" "$rules" >>"$tmp"
+    continue
   fi
+  var="REDIS_$(printf '%s' "$user" | tr 'abcdefghijklmnopqrstuvwxyz-' 'ABCDEFGHIJKLMNOPQRSTUVWXYZ_')_PASSWORD"
   eval "password=\${$var:-}"
   if [ -n "$password" ]; then
     hash=$(printf '%s' "$password" | sha256sum | cut -c1-64)

@@ -1,7 +1,7 @@
 """The entity registry in Redis: one opaque id per real-world entity, shared by every replica.
 
-Layout (every key under `streams.ENTITY_PREFIX`, one hash tag, so each Lua script below touches
-one slot of a Redis Cluster):
+Layout (every key under `streams.ENTITY_PREFIX`, one hash tag, so each of the registry's functions
+in `shared.runtime.functions` touches one slot of a Redis Cluster):
 
 - `P:doc` hash id -> the entity's card as JSON (name, type, names with article counts, titles,
   identifiers, first/last seen in epoch seconds, article count, history);
@@ -18,7 +18,7 @@ one slot of a Redis Cluster):
   it to move the right mentions).
 
 Linking runs before the tagged event is emitted, because the event carries the ids: the claim and
-the article's update are Lua scripts that are idempotent (a redelivered article finds its own
+the article's update are Redis functions that are idempotent (a redelivered article finds its own
 claim and its article already counted), so committing them ahead of the runner's XACK transaction
 is safe; the runner's commit stays the single write of the output and the acknowledgement.
 """
@@ -40,6 +40,7 @@ from services.enrich import linking
 from services.enrich.linking import Decision, Known, LookupKeys, Query
 from shared import streams
 from shared.events import Entities, Entity, EntityLink, EntityType
+from shared.runtime import functions
 from shared.runtime.consumer import Op
 from shared.wire import as_text
 
@@ -51,142 +52,6 @@ MAX_REDIRECTS: Final = 16
 SEARCH_SCAN: Final = 500
 _ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford's base32, lower case
 _KINDS: Final = ("name", "acronym", "surname", "sound")
-
-_LUA_FOLLOW = """
-local function follow(p, id)
-  for _ = 1, 16 do
-    local nxt = redis.call('HGET', p .. ':redirect', id)
-    if not nxt then return id end
-    id = nxt
-  end
-  return id
-end
-"""
-
-_LUA_FORGET = """
-local function forget(p, docs, aid, id)
-  redis.call('HDEL', p .. ':art:' .. aid, id)
-  if redis.call('ZREM', p .. ':arts:' .. id, aid) == 1 then
-    local raw = redis.call('HGET', docs, id)
-    if raw then
-      local doc = cjson.decode(raw)
-      doc.articles = redis.call('ZCARD', p .. ':arts:' .. id)
-      redis.call('HSET', docs, id, cjson.encode(doc))
-    end
-  end
-end
-"""
-
-# KEYS[1] = P:doc; ARGV = prefix, article id. A withdrawn article leaves every entity's list.
-_WITHDRAW = (
-    _LUA_FORGET
-    + """
-local p, aid = ARGV[1], ARGV[2]
-local ids = redis.call('HKEYS', p .. ':art:' .. aid)
-for _, id in ipairs(ids) do forget(p, KEYS[1], aid, id) end  -- the emptied hash is gone
-return #ids
-"""
-)
-
-# KEYS[1] = P:doc; ARGV = prefix, new entities JSON: [{claim ("" for none), id, doc (card JSON),
-# idents [identifier keys]}], in the article's order. Returns each one's id: its own, or that of
-# the entity that already holds its claim or one of its identifiers (an earlier one of the list too).
-_CREATE = (
-    _LUA_FOLLOW
-    + """
-local p = ARGV[1]
-local function create(new)
-  if new.claim ~= '' then
-    local have = redis.call('HGET', p .. ':claim', new.claim)
-    if have then return follow(p, have) end
-  end
-  for _, key in ipairs(new.idents) do
-    local owner = redis.call('HGET', p .. ':ident', key)
-    if owner then return follow(p, owner) end
-  end
-  redis.call('HSET', KEYS[1], new.id, new.doc)
-  if new.claim ~= '' then redis.call('HSET', p .. ':claim', new.claim, new.id) end
-  for _, key in ipairs(new.idents) do redis.call('HSET', p .. ':ident', key, new.id) end
-  return new.id
-end
-local out = {}
-for i, new in ipairs(cjson.decode(ARGV[2])) do out[i] = create(new) end
-return out
-"""
-)
-
-# KEYS[1] = P:doc; ARGV = prefix, article id, published epoch seconds, items JSON. Each item:
-# {id, type, names {normalised: surface}, titles [..], identifiers {field: value}, keys {kind: [..]}}.
-# An article counts once per entity (ZADD says whether it is new), so a redelivery changes nothing.
-_APPLY = (
-    _LUA_FOLLOW
-    + _LUA_FORGET
-    + """
-local p, aid, ts = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local items = cjson.decode(ARGV[4])
-local ids = {}
-local now = {}
-for i, item in ipairs(items) do ids[i] = follow(p, item.id); now[ids[i]] = true end
-local out = {}
--- A later version that no longer names an entity leaves that entity's article list.
-for _, old in ipairs(redis.call('HKEYS', p .. ':art:' .. aid)) do
-  if not now[old] then forget(p, KEYS[1], aid, old) end
-end
-for i, item in ipairs(items) do
-  local id = ids[i]
-  local raw = redis.call('HGET', KEYS[1], id)
-  if raw then
-    local doc = cjson.decode(raw)
-    local added = redis.call('ZADD', p .. ':arts:' .. id, ts, aid)
-    local surfaces = {}
-    for norm, _ in pairs(item.names) do surfaces[#surfaces + 1] = norm end
-    redis.call('HSET', p .. ':art:' .. aid, id, cjson.encode(surfaces))
-    if added == 1 then
-      doc.articles = redis.call('ZCARD', p .. ':arts:' .. id)
-      doc.type_counts[item.type] = (doc.type_counts[item.type] or 0) + 1
-      for norm, surface in pairs(item.names) do
-        local seen = doc.names[norm]
-        if seen then seen.count = seen.count + 1 else doc.names[norm] = {text = surface, count = 1} end
-      end
-      local have = {}
-      for _, t in ipairs(doc.titles) do have[t] = true end
-      for _, t in ipairs(item.titles) do
-        if not have[t] then doc.titles[#doc.titles + 1] = t; have[t] = true end
-      end
-      for j, other in ipairs(ids) do
-        if other ~= id then redis.call('ZINCRBY', p .. ':co:' .. id, 1, other) end
-      end
-      if doc.first_seen == cjson.null or ts < doc.first_seen then doc.first_seen = ts end
-      if doc.last_seen == cjson.null or ts > doc.last_seen then doc.last_seen = ts end
-      local best, best_n = doc.type, doc.type_counts[doc.type] or 0
-      for t, n in pairs(doc.type_counts) do
-        if n > best_n then best, best_n = t, n end
-      end
-      doc.type = best
-    end
-    for field, value in pairs(item.identifiers) do
-      local key = field .. ':' .. value
-      if not redis.call('HGET', p .. ':ident', key) then
-        redis.call('HSET', p .. ':ident', key, id)
-        if doc.identifiers[field] == nil then doc.identifiers[field] = value end
-      end
-    end
-    for kind, values in pairs(item.keys) do
-      for _, v in ipairs(values) do
-        if kind == 'search' then
-          redis.call('ZADD', p .. ':names', 0, v .. '\\0' .. id)
-        else
-          redis.call('SADD', p .. ':' .. kind .. ':' .. v, id)
-        end
-      end
-    end
-    redis.call('HSET', KEYS[1], id, cjson.encode(doc))
-  end
-  out[i] = id
-end
-return out
-"""
-)
 
 
 class NameCount(BaseModel):
@@ -310,9 +175,6 @@ class EntityRegistry:
         self.base_url = base_url
         self.prefix = prefix
         self._doc_key = f"{prefix}:doc"
-        self._create = client.register_script(_CREATE)
-        self._apply = client.register_script(_APPLY)
-        self._withdraw = client.register_script(_WITHDRAW)
 
     # --- linking -------------------------------------------------------------------------------
 
@@ -366,7 +228,10 @@ class EntityRegistry:
 
     async def withdraw(self, article_id: str) -> int:
         """The article leaves the article lists of its entities (a kill); how many it was in."""
-        return int(await self._withdraw(keys=[self._doc_key], args=[self.prefix, article_id]))
+        return int(await self._call(functions.REGISTRY_WITHDRAW, self.prefix, article_id))
+
+    async def _call(self, function: str, *args: str | bytes | float) -> Any:
+        return await functions.fcall(self.client, function, [self._doc_key], list(args))
 
     def _key(self, kind: str, value: str) -> str:
         return f"{self.prefix}:{kind}:{value}"
@@ -417,7 +282,7 @@ class EntityRegistry:
         if not new:
             return []
         items = [self._new_entity(entity, query, candidates) for entity, query, candidates in new]
-        result = await self._create(keys=[self._doc_key], args=[self.prefix, orjson.dumps(items)])
+        result = await self._call(functions.REGISTRY_CREATE, self.prefix, orjson.dumps(items))
         got = [r.decode() if isinstance(r, bytes) else str(r) for r in result]
         return [(entity_id, entity_id == item["id"]) for entity_id, item in zip(got, items, strict=True)]
 
@@ -470,9 +335,8 @@ class EntityRegistry:
                     | {"search": _search_terms(names)},
                 }
             )
-        result = await self._apply(
-            keys=[self._doc_key],
-            args=[self.prefix, article_id, published.timestamp(), orjson.dumps(items)],
+        result = await self._call(
+            functions.REGISTRY_APPLY, self.prefix, article_id, published.timestamp(), orjson.dumps(items)
         )
         return [r.decode() if isinstance(r, bytes) else str(r) for r in result]
 
@@ -575,9 +439,9 @@ class EntityRegistry:
 
     # --- editing -------------------------------------------------------------------------------
 
-    async def _edit(self, script: str, keys_ids: Sequence[str], *args: str | bytes) -> Any:
+    async def _edit(self, function: str, keys_ids: Sequence[str], *args: str | bytes) -> Any:
         try:
-            return await self.client.eval(script, 1, self._doc_key, self.prefix, *keys_ids, *args)  # type: ignore[misc]
+            return await self._call(function, self.prefix, *keys_ids, *args)
         except aioredis.ResponseError as exc:
             raise RegistryError(str(exc)) from exc
 
@@ -588,7 +452,7 @@ class EntityRegistry:
         if src == dst:
             raise RegistryError(f"{source} and {target} are already one entity ({dst})")
         now = datetime.now(UTC).isoformat()
-        await self._edit(_MERGE, [src, dst], now)
+        await self._edit(functions.REGISTRY_MERGE, [src, dst], now)
         card = await self.get(dst)
         assert card is not None
         return card
@@ -598,14 +462,14 @@ class EntityRegistry:
         norm = linking.normalise(name)
         if not norm:
             raise RegistryError("a name needs letters or digits")
-        await self._edit(_RENAME, [survivor], name, norm, datetime.now(UTC).isoformat())
+        await self._edit(functions.REGISTRY_RENAME, [survivor], name, norm, datetime.now(UTC).isoformat())
         card = await self.get(survivor)
         assert card is not None
         return card
 
     async def add_identifier(self, entity_id: str, field: str, value: str) -> EntityCard:
         survivor = (await self.resolve_many([entity_id]))[entity_id]
-        await self._edit(_IDENTIFY, [survivor], field, value, datetime.now(UTC).isoformat())
+        await self._edit(functions.REGISTRY_IDENTIFY, [survivor], field, value, datetime.now(UTC).isoformat())
         card = await self.get(survivor)
         assert card is not None
         return card
@@ -621,180 +485,7 @@ class EntityRegistry:
         if norm not in _as_dict(doc.get("names")) or len(_as_dict(doc.get("names"))) < 2:
             raise RegistryError(f"{alias!r} is not one of several names of {survivor}")
         new_id = new_entity_id()
-        await self._edit(_SPLIT, [survivor, new_id], norm, datetime.now(UTC).isoformat())
+        await self._edit(functions.REGISTRY_SPLIT, [survivor, new_id], norm, datetime.now(UTC).isoformat())
         card = await self.get(new_id)
         assert card is not None
         return card
-
-
-_LUA_EDIT_HEAD = (
-    _LUA_FOLLOW
-    + """
-local p = ARGV[1]
-local function load(id)
-  local raw = redis.call('HGET', KEYS[1], id)
-  if not raw then error('no entity ' .. id) end
-  return cjson.decode(raw)
-end
-local function save(doc) redis.call('HSET', KEYS[1], doc.id, cjson.encode(doc)) end
-local function list(t) if type(t) ~= 'table' then return {} end return t end
-"""
-)
-
-# ARGV = prefix, source id, target id, now. Index sets, articles and context move to the target.
-_MERGE = (
-    _LUA_EDIT_HEAD
-    + """
-local src, dst, now = ARGV[2], ARGV[3], ARGV[4]
-local a, b = load(src), load(dst)
-for norm, seen in pairs(a.names) do
-  local have = b.names[norm]
-  if have then have.count = have.count + seen.count else b.names[norm] = seen end
-end
-for t, n in pairs(a.type_counts) do b.type_counts[t] = (b.type_counts[t] or 0) + n end
-for field, value in pairs(a.identifiers) do
-  if b.identifiers[field] == nil then b.identifiers[field] = value end
-end
-for field, value in pairs(a.identifiers) do
-  redis.call('HSET', p .. ':ident', field .. ':' .. value, dst)
-end
-local titles = list(b.titles)
-for _, t in ipairs(list(a.titles)) do titles[#titles + 1] = t end
-b.titles = titles
--- Index sets and claims keep the merged id: lookups follow the redirect to the survivor.
-local arts = redis.call('ZRANGE', p .. ':arts:' .. src, 0, -1, 'WITHSCORES')
-for i = 1, #arts, 2 do
-  redis.call('ZADD', p .. ':arts:' .. dst, arts[i + 1], arts[i])
-  local key = p .. ':art:' .. arts[i]
-  local mine = redis.call('HGET', key, src)
-  if mine then
-    local theirs = redis.call('HGET', key, dst)
-    local merged = cjson.decode(mine)
-    if theirs then for _, n in ipairs(cjson.decode(theirs)) do merged[#merged + 1] = n end end
-    redis.call('HSET', key, dst, cjson.encode(merged))
-    redis.call('HDEL', key, src)
-  end
-end
-redis.call('ZREMRANGEBYRANK', p .. ':arts:' .. src, 0, -1)  -- not DEL: publish's user has none
-local co = redis.call('ZRANGE', p .. ':co:' .. src, 0, -1, 'WITHSCORES')
-for i = 1, #co, 2 do
-  if co[i] ~= dst then redis.call('ZINCRBY', p .. ':co:' .. dst, co[i + 1], co[i]) end
-end
-redis.call('ZREM', p .. ':co:' .. dst, src)
-redis.call('ZREMRANGEBYRANK', p .. ':co:' .. src, 0, -1)
-b.articles = redis.call('ZCARD', p .. ':arts:' .. dst)
-local function earlier(x, y) return x ~= cjson.null and (y == cjson.null or x < y) end
-local function later(x, y) return x ~= cjson.null and (y == cjson.null or x > y) end
-if earlier(a.first_seen, b.first_seen) then b.first_seen = a.first_seen end
-if later(a.last_seen, b.last_seen) then b.last_seen = a.last_seen end
-local from = list(b.merged_from)
-from[#from + 1] = src
-for _, m in ipairs(list(a.merged_from)) do from[#from + 1] = m end
-b.merged_from = from
-local hist = list(b.history)
-hist[#hist + 1] = {at = now, action = 'merged', detail = src .. ' (' .. a.name .. ') merged into this entity'}
-b.history = hist
-local ahist = list(a.history)
-ahist[#ahist + 1] = {at = now, action = 'merged_into', detail = dst}
-a.history = ahist
-a.merged_into = dst
-save(a)
-save(b)
-redis.call('HSET', p .. ':redirect', src, dst)
-return dst
-"""
-)
-
-# ARGV = prefix, id, new name, its normalised form, now.
-_RENAME = (
-    _LUA_EDIT_HEAD
-    + """
-local id, name, norm, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local doc = load(id)
-local old = doc.name
-doc.name = name
-if doc.names[norm] == nil then doc.names[norm] = {text = name, count = 0} end
-redis.call('SADD', p .. ':name:' .. norm, id)
-redis.call('ZADD', p .. ':names', 0, norm .. '\\0' .. id)
-local hist = list(doc.history)
-hist[#hist + 1] = {at = now, action = 'renamed', detail = old .. ' -> ' .. name}
-doc.history = hist
-save(doc)
-return id
-"""
-)
-
-# ARGV = prefix, id, field, value, now. Refused when another entity holds the identifier.
-_IDENTIFY = (
-    _LUA_EDIT_HEAD
-    + """
-local id, field, value, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local doc = load(id)
-local key = field .. ':' .. value
-local owner = redis.call('HGET', p .. ':ident', key)
-if owner and follow(p, owner) ~= id then error(key .. ' belongs to ' .. follow(p, owner)) end
-redis.call('HSET', p .. ':ident', key, id)
-doc.identifiers[field] = value
-local hist = list(doc.history)
-hist[#hist + 1] = {at = now, action = 'identifier', detail = key}
-doc.history = hist
-save(doc)
-return id
-"""
-)
-
-# ARGV = prefix, id, new id, the normalised alias to split off, now. The articles where the
-# entity went by that name move to the new entity (wholly when it was the only name there).
-_SPLIT = (
-    _LUA_EDIT_HEAD
-    + """
-local id, new, norm, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local doc = load(id)
-local seen = doc.names[norm]
-doc.names[norm] = nil
-local nd = {id = new, name = seen.text, type = doc.type, names = {}, titles = {}, identifiers = {},
-            type_counts = {}, articles = 0, first_seen = cjson.null, last_seen = cjson.null,
-            merged_from = {},
-            history = {{at = now, action = 'split_from', detail = id .. ' (' .. doc.name .. ')'}}}
-nd.names[norm] = seen
-nd.type_counts[doc.type] = 0
-local arts = redis.call('ZRANGE', p .. ':arts:' .. id, 0, -1, 'WITHSCORES')
-for i = 1, #arts, 2 do
-  local aid, ts = arts[i], tonumber(arts[i + 1])
-  local key = p .. ':art:' .. aid
-  local raw = redis.call('HGET', key, id)
-  if raw then
-    local names, keep, moved = cjson.decode(raw), {}, false
-    for _, n in ipairs(names) do
-      if n == norm then moved = true else keep[#keep + 1] = n end
-    end
-    if moved then
-      redis.call('ZADD', p .. ':arts:' .. new, ts, aid)
-      redis.call('HSET', key, new, cjson.encode({norm}))
-      nd.type_counts[doc.type] = nd.type_counts[doc.type] + 1
-      if nd.first_seen == cjson.null or ts < nd.first_seen then nd.first_seen = ts end
-      if nd.last_seen == cjson.null or ts > nd.last_seen then nd.last_seen = ts end
-      if #keep == 0 then
-        redis.call('ZREM', p .. ':arts:' .. id, aid)
-        redis.call('HDEL', key, id)
-        doc.type_counts[doc.type] = math.max((doc.type_counts[doc.type] or 1) - 1, 0)
-      else
-        redis.call('HSET', key, id, cjson.encode(keep))
-      end
-    end
-  end
-end
-redis.call('SREM', p .. ':name:' .. norm, id)
-redis.call('SADD', p .. ':name:' .. norm, new)
-redis.call('ZREM', p .. ':names', norm .. '\\0' .. id)
-redis.call('ZADD', p .. ':names', 0, norm .. '\\0' .. new)
-nd.articles = redis.call('ZCARD', p .. ':arts:' .. new)
-doc.articles = redis.call('ZCARD', p .. ':arts:' .. id)
-local hist = list(doc.history)
-hist[#hist + 1] = {at = now, action = 'split', detail = seen.text .. ' -> ' .. new}
-doc.history = hist
-save(doc)
-save(nd)
-return new
-"""
-)

@@ -24,7 +24,7 @@ def create_service(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
 
     async def make_consumers(rt: Runtime) -> Sequence[Consumer]:
-        stage = PublishStage(rt.client, settings, rt.tracing)
+        stage = PublishStage(rt.client, settings, rt.tracing, rt.metrics.registry)
         return [
             *(
                 Consumer(tagged, streams.PUBLISH_GROUP, stage)

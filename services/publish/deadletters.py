@@ -36,21 +36,13 @@ from shared import streams, wire
 from shared.deadletter import DeadLetterError as DeadLetterError
 from shared.deadletter import original_fields
 from shared.events import PublishedEvent
+from shared.runtime import functions
 from shared.wire import as_text, text_fields
 
 # Entries read per XRANGE while scanning a dead-letter stream.
 PAGE_SIZE: Final = 500
 # Streams a dead letter may be replayed onto. articles.published is not one: see the module doc.
 REPLAYABLE_STREAMS: Final = frozenset({streams.INBOUND, streams.RAW, streams.TAGGED})
-
-# KEYS: dead-letter stream, target stream. ARGV: dead-letter id, then the original field/values.
-# Returns the new entry id, or false when the dead letter is gone (replayed or purged meanwhile).
-_MOVE_BACK = """
-if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return false end
-local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
-redis.call('XDEL', KEYS[1], ARGV[1])
-return id
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +205,8 @@ async def replay_entry(
     except (DeadLetterError, WebhookConfigError) as exc:
         return ReplayResult(entry.entry_id, "skipped", str(exc))
     flat = [item for pair in original.items() for item in pair]
-    new_id = await client.eval(_MOVE_BACK, 2, entry.stream, target, entry.entry_id, *flat)  # type: ignore[misc]
+    keys = [entry.stream, target]
+    new_id = await functions.fcall(client, functions.DLQ_MOVE_BACK, keys, [entry.entry_id, *flat])
     if new_id is None:
         return ReplayResult(entry.entry_id, "skipped", "gone: replayed or purged meanwhile")
     shown = new_id.decode() if isinstance(new_id, bytes) else str(new_id)

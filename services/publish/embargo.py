@@ -3,10 +3,10 @@
 State lives in Redis (keys in `shared.streams`), so a restart or another replica loses nothing:
 a sorted set of article ids by release time (epoch ms), the held version's tagged event and its
 version number. Holding is written by the publish stage with the acknowledgement of its input,
-in the same transaction. Releasing is one Lua call that checks the held version is still the one
-read, drops it from the queue and then runs the very script of the exactly-once version guard
-(`GUARDED_XADD`): replicas racing on the same due article publish it once, and a version
-superseded meanwhile is dropped, never published.
+in the same transaction. Releasing is one function call (`functions.EMBARGO_RELEASE`) that checks
+the held version is still the one read, drops it from the queue and then runs the very code of the
+exactly-once version guard (`functions.GUARDED_XADD`): replicas racing on the same due article
+publish it once, and a version superseded meanwhile is dropped, never published.
 
 A later version may move the embargo (it replaces the held one) or lift it (it is published at
 once, and the held one is re-queued as due now, where the guard discards it as stale).
@@ -31,7 +31,8 @@ from services.publish.logic import event_type_for, published_event
 from shared import streams, wire
 from shared.events import PubStatus, RawArticle, TaggedArticle, TaggedEvent
 from shared.logging import get_logger
-from shared.runtime.consumer import GUARDED_XADD, Op, Retention
+from shared.runtime import functions
+from shared.runtime.consumer import Op, Retention
 from shared.wire import as_text
 
 log = get_logger(__name__)
@@ -39,20 +40,6 @@ log = get_logger(__name__)
 RELEASE_BATCH: Final = 100  # due articles taken per poll; the rest wait one poll interval
 LATE_AFTER_MS: Final = 1_000  # a release more than 1 s after its time counts as late
 RELEASE_LAG_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30, 300)
-
-# KEYS: the guard's (versions, latest, published stream, tagged), then due zset, held hash, held
-# versions hash. ARGV: exactly the guard's. Returns -1 when the version read is no longer held
-# (released by another replica, or replaced), else what the guard returns (1 written, 0 stale).
-_RELEASE: Final = (
-    """
-local held = redis.call('HGET', KEYS[#KEYS], ARGV[1])
-if held ~= ARGV[2] then return -1 end
-redis.call('ZREM', KEYS[#KEYS - 2], ARGV[1])
-redis.call('HDEL', KEYS[#KEYS - 1], ARGV[1])
-redis.call('HDEL', KEYS[#KEYS], ARGV[1])
-"""
-    + GUARDED_XADD
-)
 
 
 def is_held(article: RawArticle, now: datetime) -> bool:
@@ -191,7 +178,7 @@ class EmbargoReleaser:
             *trim,
             *(value for pair in fields.items() for value in pair),
         ]
-        result = int(await self.client.eval(_RELEASE, len(keys), *keys, *args))  # type: ignore[misc]
+        result = int(await functions.fcall(self.client, functions.EMBARGO_RELEASE, keys, args))
         if result != 1:
             return 0
         lag_s = max(0.0, (epoch_ms(now) - item.due_ms) / 1000)

@@ -42,6 +42,14 @@ class PublishSettings(ServiceSettings):
     max_sse_clients: int = Field(
         1_000, ge=1, description="Live feed (GET /v1/events) clients per process; past it, 503."
     )
+    ninjs_check_every: int = Field(
+        100,
+        ge=0,
+        description=(
+            "Check 1 in N published ninjs documents against the ninjs models at run time (0 never); "
+            "a document that fails is logged as an error and counted in newsflow_ninjs_invalid_total."
+        ),
+    )
     webhooks_path: Path | None = Field(
         None, description="YAML/JSON list of webhook subscribers (url, secret env var, filter)."
     )

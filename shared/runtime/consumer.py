@@ -36,6 +36,8 @@ from redis.exceptions import OutOfMemoryError, ResponseError, WatchError
 
 from shared import deadletter, streams, wire
 from shared.logging import get_logger
+from shared.runtime import functions
+from shared.runtime.redis_client import is_recoverable, refresh_slot_map
 from shared.wire import EnvelopeT, Fields, as_text, text_fields
 
 log = get_logger(__name__)
@@ -64,7 +66,7 @@ class Output:
 class VersionGuard:
     """Write the outputs only if `version` is newer than the one stored for `article_id`.
 
-    Checked and written inside Redis (a Lua script in the same transaction), so two consumers
+    Checked and written inside Redis (`functions.GUARDED_XADD`, in the same transaction), so two consumers
     racing on a redelivered entry cannot both publish it.
     """
 
@@ -202,29 +204,6 @@ class BatchReport:
     outcomes: list[tuple[Delivery, Outcome]] = field(default_factory=list)
 
 
-# KEYS: versions hash, latest hash, output stream, then one hash per extra value.
-# ARGV: article_id, version, latest JSON, number of extra values, extra values...,
-# number of trim args, trim args..., field/value pairs. Returns 1 when written, 0 when stale.
-# Also used by paths that publish outside a stage (embargo release), which must go through the
-# same exactly-once check; its KEYS past 3 + extras and its ARGV layout are fixed.
-GUARDED_XADD = """
-local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) <= current then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-local nextra = tonumber(ARGV[4])
-for i = 1, nextra do redis.call('HSET', KEYS[3 + i], ARGV[1], ARGV[4 + i]) end
-local at = 5 + nextra
-local ntrim = tonumber(ARGV[at])
-local args = {KEYS[3]}
-for i = 1, ntrim do args[#args + 1] = ARGV[at + i] end
-args[#args + 1] = '*'
-for i = at + 1 + ntrim, #ARGV do args[#args + 1] = ARGV[i] end
-redis.call('XADD', unpack(args))
-return 1
-"""
-
-
 def unique_consumer_name(prefix: str) -> str:
     """host-pid-random: unique per process and replica, readable in XINFO CONSUMERS."""
     return f"{prefix}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -319,9 +298,15 @@ class Writes:
             try:
                 if reads:
                     await pipe.watch(*dict.fromkeys(r.key for r in reads))
-                    # On a watching pipeline each command runs at once.
-                    for read in reads:
-                        if await getattr(pipe, read.method)(*read.args) != read.value:
+                    # Once WATCH is in place any change to these keys aborts the EXEC below, so the
+                    # values can be checked on another connection, all in one round trip (on the
+                    # watching connection each command would be a round trip of its own).
+                    async with client.pipeline(transaction=False) as check:
+                        for read in reads:
+                            getattr(check, read.method)(*read.args)
+                        current = await check.execute()
+                    for read, value in zip(reads, current, strict=True):
+                        if value != read.value:
                             raise StaleReadError(read.key)
                     pipe.multi()
                 for _, method, args, kwargs in ops:
@@ -444,9 +429,14 @@ class StageRunner:
         now_ms = int(time.time() * 1000)
         writes = Writes()
         acks: list[str] = []
+        # Emit.hset values of the whole batch, one HSET per hash (ingest's ledger: one command per
+        # batch, not per article); a field set twice keeps its later value, as two HSETs would.
+        hsets: dict[str, dict[str, str]] = {}
         for delivery, outcome in report.outcomes:
             if isinstance(outcome, Emit):
                 self._queue_emit(writes, outcome, now_ms)
+                for key, hash_field, value in outcome.hset:
+                    hsets.setdefault(key, {})[hash_field] = value
                 acks.append(delivery.entry_id)
                 report.emitted += 1
             elif isinstance(outcome, Skip):
@@ -463,6 +453,8 @@ class StageRunner:
                 report.dead_lettered += 1
             else:
                 report.retried += 1
+        for key, mapping in hsets.items():
+            writes.add(key, "hset", key, mapping=mapping)
         if acks:
             writes.add(self.input_stream, "xack", self.input_stream, self.group, *acks)
         else:
@@ -503,9 +495,7 @@ class StageRunner:
                 *trim,
                 *(item for pair in output.fields.items() for item in pair),
             ]
-            writes.add(output.stream, "eval", GUARDED_XADD, len(keys), *keys, *args)
-        for key, hash_field, value in outcome.hset:
-            writes.add(key, "hset", key, hash_field, value)
+            writes.add(output.stream, "fcall", functions.GUARDED_XADD, len(keys), *keys, *args)
         for op in outcome.ops:
             writes.add(op.key, op.method, *op.args)
         writes.reads.extend(outcome.reads)
@@ -625,9 +615,9 @@ class StageRunner:
     async def read_new_once(self, *, count: int) -> int:
         """Read and handle new entries ('>') with our own client, without blocking.
 
-        The recovery loop calls this only when the subscriber has handled nothing for a while:
-        after a Redis Cluster failover FastStream's subscriber can keep fetching from the dead
-        node, and this keeps new entries moving meanwhile. Like one more replica in the group.
+        The recovery loop calls this only when the read loop has handled nothing for a while
+        (a subscriber stuck for any reason): this keeps new entries moving meanwhile. Like one
+        more replica in the group.
         """
         reply = await self.client.xreadgroup(self.group, self.consumer, {self.input_stream: ">"}, count=count)
         batch = [
@@ -684,6 +674,10 @@ class StageRunner:
                 await self.remove_stale_consumers(idle_ms=stale_idle_ms)
             except Exception as exc:  # keep recovering after Redis comes back
                 self._log.warning("recovery sweep failed", error=repr(exc))
+                if is_recoverable(exc):
+                    # A failover: the commits' client may still route this slot to the dead master.
+                    with contextlib.suppress(Exception):
+                        await refresh_slot_map(self.client)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
 

@@ -352,7 +352,8 @@ def missing_secret_keys(objects: list[Obj]) -> list[str]:
 
 
 def redis_ingress_problems(objects: list[Obj]) -> list[str]:
-    """Redis accepts connections only from the three services (and the KEDA operator)."""
+    """Redis accepts connections only from the three services, the functions Job (and the KEDA
+    operator)."""
     policies = [
         p
         for p in find(objects, "NetworkPolicy")
@@ -362,7 +363,8 @@ def redis_ingress_problems(objects: list[Obj]) -> list[str]:
     if not any(p["spec"]["podSelector"] == {} and not p["spec"].get("ingress") for p in policies):
         return ["no default-deny ingress policy"]
     problems = []
-    allowed_components = {s.name for s in SERVICES}
+    # And the Job that loads the Functions library as the admin user (base/redis-functions.yaml).
+    allowed_components = {s.name for s in SERVICES} | {"redis-functions"}
     for policy in policies:
         for rule in policy["spec"].get("ingress", []):
             if "from" not in rule:
@@ -664,8 +666,14 @@ CONSUMER_COMMANDS = frozenset(
         "xlen",
     }
 )
-# What every service runs: a consumer group on its input stream(s), XADD and the guarded-XADD Lua
-# script for its outputs, MULTI/EXEC and WATCH.
+# The consumer commands that write the stream's group state (XACK, XAUTOCLAIM, XGROUP): what a user
+# that only reads a stream otherwise (publish on articles.tagged) is granted in a selector.
+CONSUMER_WRITE_COMMANDS = frozenset(
+    {"xack", "xautoclaim", "xgroup|create", "xgroup|createconsumer", "xgroup|delconsumer"}
+)
+# What every service runs: a consumer group on its input stream(s), XADD for its outputs,
+# MULTI/EXEC and WATCH, and FCALL_RO for the check of the Functions library at each connection
+# (shared/runtime/functions.py). No EVAL, EVALSHA or SCRIPT: no Lua of its own.
 BASE_SERVICE_COMMANDS = CONSUMER_COMMANDS | frozenset(
     {
         "ping",
@@ -678,15 +686,13 @@ BASE_SERVICE_COMMANDS = CONSUMER_COMMANDS | frozenset(
         "discard",
         "watch",
         "unwatch",
-        "eval",
-        "evalsha",
-        "script|load",
+        "fcall_ro",
     }
 )
 # The issue's list; the rest of BASE_SERVICE_COMMANDS is what the code uses besides.
 REQUIRED_SERVICE_COMMANDS = frozenset(
     {"xreadgroup", "xack", "xautoclaim", "xpending", "xinfo|groups", "xgroup|create"}
-    | {"xgroup|createconsumer", "xgroup|delconsumer", "xadd", "multi", "exec", "evalsha", "eval"}
+    | {"xgroup|createconsumer", "xgroup|delconsumer", "xadd", "multi", "exec", "fcall_ro"}
     | {"ping", "client|setname"}
 )
 # Per service, beyond the base: commands, and categories whose commands all name their keys (so the
@@ -694,11 +700,15 @@ REQUIRED_SERVICE_COMMANDS = frozenset(
 EXTRA_SERVICE_COMMANDS = {
     # Ingest trims articles.inbound, which producers outside newsflow never trim (XTRIM).
     "ingest": frozenset({"xtrim"}),
-    # The related index drops an article's hash when it is re-indexed (services/enrich/related.py).
-    "enrich": frozenset({"del"}),
-    # The read API pages and follows articles.published; the listing checks a key exists.
-    "publish": frozenset({"xrevrange", "xread", "exists"}),
+    # The related index drops an article's hash when it is re-indexed (services/enrich/related.py);
+    # FCALL: the entity registry's functions.
+    "enrich": frozenset({"del", "fcall"}),
+    # The read API pages and follows articles.published; the listing checks a key exists; FCALL:
+    # the version guard, the embargo release, the registry's edits and the dead-letter replay.
+    "publish": frozenset({"xrevrange", "xread", "exists", "fcall"}),
 }
+# The commands of each user's one selector, on the streams stream_access() grants there.
+SELECTOR_COMMANDS = {"enrich": CONSUMER_COMMANDS, "publish": CONSUMER_WRITE_COMMANDS}
 SERVICE_CATEGORIES = {
     "ingest": {"@hash"},
     # Sets: the entity registry's candidate indexes (services/enrich/registry.py).
@@ -709,8 +719,9 @@ KEDA_COMMANDS = frozenset({"ping", "hello", "client|setname", "xinfo|groups", "x
 
 ALL_STREAMS = (streams.INBOUND, streams.RAW, streams.TAGGED, streams.PUBLISHED, streams.DLQ)
 # Split into `<stream>:{p}` on a Redis Cluster (shared/streams.py partitioned(); the services read
-# and write all_partitions()/for_article() of these).
-PARTITIONED_STREAMS = frozenset({streams.RAW, streams.TAGGED})
+# and write all_partitions()/for_article() of these). articles.inbound has producers' own streams
+# spelt the same way, `articles.inbound:{agency-a}` (streams.inbound_of), which ingest reads.
+PARTITIONED_STREAMS = frozenset({streams.RAW, streams.TAGGED, streams.INBOUND})
 # Partitions of the example keys the checks try: any count above one, any partition of it.
 EXAMPLE_PARTITIONS = 4
 
@@ -731,27 +742,34 @@ def stream_patterns(mode: str, stream: str) -> set[tuple[str, str]]:
     return {(mode, stream)} | ({(mode, f"{stream}:*")} if stream in PARTITIONED_STREAMS else set())
 
 
-def stream_access() -> dict[str, dict[str, tuple[str, str]]]:
-    """The streams each user reaches: (mode R, W or RW; ROOT or SELECTOR, where its line grants it)."""
+Grant = tuple[str, str]
+
+
+def stream_access() -> dict[str, dict[str, frozenset[Grant]]]:
+    """The streams each user reaches: each grant (mode R, W or RW; ROOT or SELECTOR, where its
+    line grants it)."""
+    root_w, root_rw = frozenset({("W", ROOT)}), frozenset({("RW", ROOT)})
     return {
         # It writes articles.raw and never reads it back.
-        "ingest": {streams.INBOUND: ("RW", ROOT), streams.RAW: ("W", ROOT), streams.DLQ: ("W", ROOT)},
+        "ingest": {streams.INBOUND: root_rw, streams.RAW: root_w, streams.DLQ: root_w},
         "enrich": {
-            # Read-write (XREADGROUP and XACK are writes) but in a selector with CONSUMER_COMMANDS
-            # only: the +xadd and +del enrich needs elsewhere cannot forge or destroy its inputs.
-            streams.RAW: ("RW", SELECTOR),
+            # Read-write (XACK is a write) but in a selector with CONSUMER_COMMANDS only: the +xadd
+            # and +del enrich needs elsewhere cannot forge or destroy its inputs.
+            streams.RAW: frozenset({("RW", SELECTOR)}),
             # Its second group (ENRICH_INDEX_GROUP) keeps the related index current.
-            streams.PUBLISHED: ("RW", SELECTOR),
-            streams.TAGGED: ("W", ROOT),
-            streams.DLQ: ("W", ROOT),
+            streams.PUBLISHED: frozenset({("RW", SELECTOR)}),
+            streams.TAGGED: root_w,
+            streams.DLQ: root_w,
         },
         "publish": {
-            streams.TAGGED: ("RW", ROOT),
+            # Its input, read-only (XREADGROUP, XPENDING, XINFO and XLEN only read it), and its
+            # group's writes (XACK, XAUTOCLAIM, XGROUP) in a selector: XADD to it is refused.
+            streams.TAGGED: frozenset({("R", ROOT), ("RW", SELECTOR)}),
             # Written here, read back by the read API and by the webhook subscribers' groups.
-            streams.PUBLISHED: ("RW", ROOT),
-            streams.DLQ: ("W", ROOT),
+            streams.PUBLISHED: root_rw,
+            streams.DLQ: root_w,
         },
-        "keda": {s.stream: ("R", ROOT) for s in SERVICES},
+        "keda": {s.stream: frozenset({("R", ROOT)}) for s in SERVICES},
     }
 
 
@@ -809,14 +827,15 @@ def expected_acl_selectors() -> dict[str, list[tuple[set[tuple[str, str]], froze
     expected: dict[str, list[tuple[set[tuple[str, str]], frozenset[str]]]] = {}
     for user, access in stream_access().items():
         keys = _stream_patterns_in(access, SELECTOR)
-        expected[user] = [(keys, CONSUMER_COMMANDS)] if keys else []
+        expected[user] = [(keys, SELECTOR_COMMANDS[user])] if keys else []
     return expected
 
 
-def _stream_patterns_in(access: dict[str, tuple[str, str]], where: str) -> set[tuple[str, str]]:
+def _stream_patterns_in(access: dict[str, frozenset[Grant]], where: str) -> set[tuple[str, str]]:
     return {
         pattern
-        for stream, (mode, granted_in) in access.items()
+        for stream, grants in access.items()
+        for mode, granted_in in grants
         if granted_in == where
         for pattern in stream_patterns(mode, stream)
     }
@@ -846,7 +865,7 @@ def stream_key_problems(users: dict[str, AclUser]) -> list[str]:
         if name not in users:
             continue
         for stream in ALL_STREAMS:
-            expected = {access[stream]} if stream in access else set()
+            expected = set(access.get(stream, ()))
             for key in stream_keys(stream):
                 found = users[name].access(key)
                 if found != expected:
@@ -854,13 +873,35 @@ def stream_key_problems(users: dict[str, AclUser]) -> list[str]:
     return problems
 
 
+def _default_and_admin_problems(users: dict[str, AclUser]) -> list[str]:
+    """`default` (a connection that never AUTHs) is off and may do nothing; `admin` may do all."""
+    problems = []
+    default = users.get("default")
+    if default is not None and (
+        default.enabled
+        or default.password_hashes
+        or default.plaintext_passwords
+        or default.nopass
+        or default.keys
+        or default.channels
+        or default.allowed
+        or default.selectors
+    ):
+        problems.append("default: must be off, without password, keys, channels or commands")
+    admin = users.get("admin")
+    if admin is not None and (admin.keys != {("RW", "*")} or admin.allowed != ["@all"] or admin.selectors):
+        problems.append("admin: must reach every key with every command")
+    return problems
+
+
 def acl_problems(users: dict[str, AclUser]) -> list[str]:
     problems = []
     expected_keys = expected_acl_keys()
     expected_selectors = expected_acl_selectors()
-    if set(users) != {"default", *expected_keys}:
-        problems.append(f"users are {sorted(users)}, expected default + {sorted(expected_keys)}")
-    for user in users.values():
+    if set(users) != {"default", "admin", *expected_keys}:
+        problems.append(f"users are {sorted(users)}, expected default, admin + {sorted(expected_keys)}")
+    problems += _default_and_admin_problems(users)
+    for user in (u for u in users.values() if u.name != "default"):
         if user.plaintext_passwords or user.nopass:
             problems.append(f"{user.name}: a plaintext password or nopass (only #<sha256> hashes)")
         if len(user.password_hashes) != 1 or not re.fullmatch(r"[0-9a-f]{64}", user.password_hashes[0]):

@@ -39,7 +39,10 @@ def test_each_service_waits_for_a_healthy_redis_and_checks_its_own_readiness(
 ) -> None:
     spec = compose()["services"][service.name]
     assert spec["command"] == ["run", service.name]
-    assert spec["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert spec["depends_on"] == {
+        "redis": {"condition": "service_healthy"},
+        "redis-functions": {"condition": "service_completed_successfully"},
+    }
     assert spec["restart"] in {"unless-stopped", "always", "on-failure"}
     probe = " ".join(spec["healthcheck"]["test"])
     assert f"http://127.0.0.1:{service.port}/readyz" in probe
@@ -71,8 +74,9 @@ def test_redis_has_aof_config_acl_file_health_check_and_a_required_password() ->
         "/etc/redis/users.acl",
         checks.redis_conf()["aclfile"],
     ]
-    assert redis["environment"]["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
-    assert "redis-cli ping" in " ".join(redis["healthcheck"]["test"])
+    assert redis["environment"]["REDIS_ADMIN_PASSWORD"].startswith("${REDIS_ADMIN_PASSWORD:?")
+    assert "REDIS_PASSWORD" not in redis["environment"]  # `default` is off: it has no password
+    assert "redis-cli --user admin ping" in " ".join(redis["healthcheck"]["test"])
     assert redis["restart"] == "unless-stopped"
     # The same Redis as the Kubernetes StatefulSet.
     statefulset = checks.one(checks.rendered("production"), "StatefulSet", "newsflow-redis")
@@ -102,3 +106,21 @@ def test_prometheus_is_optional_and_scrapes_every_service_on_its_port() -> None:
             "refresh_interval": "30s",
         }
         assert jobs[service.name]["metrics_path"] == "/metrics"
+
+
+def test_the_functions_library_is_loaded_by_the_admin_before_the_services_start() -> None:
+    spec = compose()["services"]["redis-functions"]
+    assert spec["command"] == ["redis", "functions", "load"]
+    assert spec["image"] == compose()["services"]["ingest"]["image"]
+    assert spec["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert spec["restart"] == "on-failure"  # done once it succeeds; `unless-stopped` would loop
+    environment = spec["environment"]
+    assert environment["REDIS_USERNAME"] == "admin"
+    assert environment["REDIS_PASSWORD"].startswith("${REDIS_ADMIN_PASSWORD:?")
+    # Only it holds the admin password.
+    holders = {
+        name
+        for name, service in compose()["services"].items()
+        if any("REDIS_ADMIN_PASSWORD" in str(value) for value in service.get("environment", {}).values())
+    }
+    assert holders == {"redis", "redis-functions"}

@@ -78,8 +78,8 @@ def test_settings_check_catches_a_misspelled_variable() -> None:
 @pytest.mark.parametrize("overlay", checks.OVERLAYS)
 def test_every_workload_runs_non_root_with_a_read_only_root(overlay: str) -> None:
     objects = rendered(overlay)
-    workloads = find(objects, "Deployment") + find(objects, "StatefulSet")
-    assert len(workloads) == 4
+    workloads = find(objects, "Deployment") + find(objects, "StatefulSet") + find(objects, "Job")
+    assert len(workloads) == 5
     assert [p for w in workloads for p in checks.security_problems(w)] == []
     namespace = one(objects, "Namespace", "newsflow")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
@@ -147,7 +147,7 @@ def test_dev_renders_placeholder_secrets_for_every_key_it_references() -> None:
     assert checks.missing_secret_keys(objects) == []
     acl = checks.parse_acl((checks.DEPLOY / "redis" / "users.acl").read_text())
     credentials = one(objects, "Secret", "newsflow-redis-credentials")["stringData"]
-    for user in acl.values():
+    for user in (u for u in acl.values() if u.name != "default"):  # default is off, no password
         password = credentials[f"{user.name}-password"]
         # The dev Secret holds the documented placeholders whose hashes users.acl carries.
         assert password == f"{user.name}-dev-password"
@@ -355,3 +355,25 @@ def test_the_forbidden_destinations_are_the_ones_webhooks_refuse_too() -> None:
         assert non_public_kind(ipaddress.ip_address(address)) is not None, address
     for address in checks.PUBLIC_EGRESS:
         assert non_public_kind(ipaddress.ip_address(address)) is None, address
+
+
+@pytest.mark.parametrize("overlay", checks.OVERLAYS)
+def test_a_job_loads_the_functions_library_as_the_admin_user(overlay: str) -> None:
+    objects = rendered(overlay)
+    job = one(objects, "Job", "newsflow-redis-functions")
+    (container,) = checks.pod_spec(job)["containers"]
+    assert container["args"] == ["redis", "functions", "load"]
+    deployment = checks.pod_spec(one(objects, "Deployment", "newsflow-ingest"))["containers"][0]
+    assert container["image"] == deployment["image"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["REDIS_USERNAME"]["value"] == "admin"
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "admin-password"
+    assert "REDIS_URL" in checks.container_env_names(objects, container)
+    # Only this Job holds the admin password; each service has its own user's.
+    holders = {
+        o["metadata"]["name"]
+        for o in objects
+        if o["kind"] in {"Deployment", "Job"}
+        and any(key == "admin-password" for _, key, _ in checks.secret_references([o]))
+    }
+    assert holders == {"newsflow-redis-functions"}

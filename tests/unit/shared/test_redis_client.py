@@ -8,6 +8,8 @@ from redis.asyncio.cluster import RedisCluster
 
 from newsflow.settings import redis_client
 from services.publish.settings import PublishSettings
+from shared.runtime import functions
+from shared.runtime.redis_client import make_client
 
 
 def test_a_redis_url_with_an_unknown_scheme_fails_at_start() -> None:
@@ -35,3 +37,27 @@ async def test_commands_given_a_cluster_url_get_a_cluster_client(monkeypatch: py
         assert isinstance(client, RedisCluster)
     finally:
         await client.aclose()
+
+
+async def test_a_cluster_client_routes_fcall_by_its_declared_keys_without_asking_the_server() -> None:
+    client = redis_client("redis+cluster://node-1:6379/0")
+    try:
+        assert isinstance(client, RedisCluster)
+        parser = client.commands_parser
+        # No node was ever reached (node-1 does not resolve): the keys come from the arguments.
+        assert await parser.get_keys("FCALL", "f", 2, "{a}x", "{a}y", "arg") == ("{a}x", "{a}y")
+        assert await parser.get_keys("FCALL_RO", "newsflow_version", 0) == ()
+    finally:
+        await client.aclose()
+
+
+def test_service_clients_check_the_functions_library_on_each_new_connection() -> None:
+    settings = PublishSettings(redis_url="redis://redis.example:6379/0")
+    plain = make_client(settings)
+    checked = make_client(settings, ensure_functions=True)
+    assert "redis_connect_func" not in plain.connection_pool.connection_kwargs
+    assert checked.connection_pool.connection_kwargs["redis_connect_func"] is functions.on_connect
+    cluster = make_client(PublishSettings(redis_url="redis+cluster://node-1:6379/0"), ensure_functions=True)
+    assert isinstance(cluster, RedisCluster)
+    nodes = cluster.nodes_manager.startup_nodes.values()
+    assert all(n.connection_kwargs["redis_connect_func"] is functions.on_connect for n in nodes)
