@@ -55,6 +55,7 @@ from shared.events import (
     PublishedEvent,
     PubStatus,
 )
+from shared.runtime import functions
 from shared.runtime.consumer import Op
 
 SCALE_SIZES: Final = (10_000, 100_000, 1_000_000)  # `make bench-scale`
@@ -419,6 +420,8 @@ async def measure(client: aioredis.Redis, archive: Archive, vocab: Vocabulary) -
 async def _run_one(url: str, n: int, console: Console) -> ArchiveFigures:
     client: aioredis.Redis = aioredis.Redis.from_url(url)
     try:
+        # The registry's updates are Redis Functions: a private server starts without them.
+        await functions.load(client)
         started = time.monotonic()
         archive = generate(n)
         vocab = Vocabulary(archive.vocabulary)

@@ -72,7 +72,7 @@ class EnrichSettings(ServiceSettings):
         gt=0,
         description=(
             "Days an article stays a related candidate, counted back from the newest indexed "
-            "article; older ones leave the related index (about 1.4 GB of Redis per million "
+            "article; older ones leave the related index (about 1.5 GB of Redis per million "
             "retained articles, see docs/scaling.md)."
         ),
     )
@@ -81,7 +81,7 @@ class EnrichSettings(ServiceSettings):
         gt=0,
         description=(
             "Days an article stays on its entities' article lists (GET /v1/entities/{id}/articles), "
-            "counted back from the newest article of the batch (the registry holds about 3 GB of "
+            "counted back from the newest article of the batch (the registry holds about 2.7 GB of "
             "Redis per million retained articles)."
         ),
     )

@@ -29,7 +29,7 @@ class PublishSettings(ServiceSettings):
         gt=0,
         description=(
             "Days an article stays in the listing index behind GET /v1/articles and the feeds, "
-            "counted back from the newest listed article (about 5.5 GB of Redis per million "
+            "counted back from the newest listed article (about 5.6 GB of Redis per million "
             "retained articles, see docs/scaling.md)."
         ),
     )

@@ -333,6 +333,37 @@ def test_each_user_may_read_ack_and_write_what_its_stage_does(
             assert loaded_identity(client) == functions.LIBRARY_IDENTITY
 
 
+def test_each_user_may_run_the_age_trimming_of_its_indexes(
+    acl_server: RedisServer, admin: redis.Redis
+) -> None:
+    listing = f"{streams.PUBLISH_INDEX_PREFIX}:all"
+    record = f"{streams.PUBLISH_INDEX_PREFIX}:article:old"
+    admin.zadd(listing, {"old": 1})
+    admin.set(record, "{}")
+    with as_user(acl_server, "publish") as publish:
+        # What PublishIndex plans for an expired article: read the oldest, then ZREM and GETDEL.
+        assert publish.zrange(listing, "-inf", "(2", byscore=True, offset=0, num=10) == [b"old"]
+        pipe = publish.pipeline(transaction=True)
+        pipe.zrem(listing, "old")
+        pipe.getdel(record)
+        assert pipe.execute() == [1, b"{}"]
+    related = f"{streams.RELATED_PREFIX}:articles"
+    arts = f"{streams.ENTITY_PREFIX}:arts:e1"
+    band = f"{streams.SAME_STORY_PREFIX}:band:0:ab"
+    admin.zadd(related, {"old": 1})
+    admin.zadd(arts, {"old": 1})
+    admin.sadd(band, "old")
+    with as_user(acl_server, "enrich") as enrich:
+        pipe = enrich.pipeline(transaction=True)
+        pipe.zrem(related, "old")
+        pipe.delete(f"{streams.RELATED_PREFIX}:article:old")
+        pipe.zrem(arts, "old")
+        pipe.hdel(f"{streams.ENTITY_PREFIX}:art:old", "e1")
+        pipe.srem(band, "old")
+        pipe.hdel(f"{streams.SAME_STORY_PREFIX}:sig", "old")
+        assert pipe.execute() == [1, 0, 1, 0, 1, 0]
+
+
 def test_each_user_reaches_the_cluster_partitions_of_its_streams(
     acl_server: RedisServer, admin: redis.Redis
 ) -> None:

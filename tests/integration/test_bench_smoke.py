@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+import orjson
 import pytest
 from rich.console import Console
 
-from newsflow.bench import BenchConfig, generate_article, run_bench
-from newsflow.bench_archive import generate, parse_sizes, run_archive
+from newsflow.bench import BenchConfig, bench_command, generate_article, run_bench
+from newsflow.bench_archive import generate, parse_sizes
 
 pytestmark = pytest.mark.integration
 
@@ -66,18 +67,20 @@ ARCHIVE_KEYS = ("related_p50_ms", "related_p99_ms", "listing_p99_ms", "entity_p9
 
 
 @pytest.mark.timeout(120)
-def test_archive_phase_preloads_every_index_and_reports_each_figure(redis_url: str) -> None:
-    figures = run_archive([500], console=Console(stderr=True, quiet=True), redis_url=redis_url)
+def test_archive_only_bench_prints_json_with_every_archive_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_command(False, True, archive=[500], archive_only=True) == 0
 
-    [(size, archive)] = figures.items()
-    body = archive.to_json()
-    assert size == "500"
+    result = orjson.loads(capsys.readouterr().out.splitlines()[-1])
+    body = result["archive"]["500"]
+    assert set(result["archive"]) == {"500"}
     for key in ARCHIVE_KEYS:
         assert isinstance(body[key], float), key
         assert body[key] > 0, key
     assert body["retained"] == {"related": 500, "listing": 500}
     assert set(body["mb_per_million"]) == {"registry", "related", "listing"}
     assert all(mb > 0 for mb in body["mb_per_million"].values())
+    assert result["targets"] == []  # the other phases did not run
+    assert "ingest_per_s" in result  # and their keys are still there
 
 
 def test_generated_archive_is_zipf_like_and_the_same_for_the_same_seed() -> None:
