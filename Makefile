@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast test-browser lint typecheck eval eval-identity train-de bench bench-compare chaos deploy-base deploy-images deploy-test clean
+.PHONY: help install demo test test-fast test-browser lint typecheck eval eval-identity train-de bench bench-scale bench-compare chaos deploy-base deploy-images deploy-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,8 +64,11 @@ eval-identity: $(STAMP) ## cross-document identity: B-cubed F1 of registry ids o
 train-de: $(STAMP) ## train the German NER pipeline into services/enrich/models/de_newsflow_ner (~15 min)
 	nice -n 10 $(BIN)/python -m services.enrich.training.train_de
 
-bench: $(STAMP) ## throughput, latency and memory against a private redis-server
-	$(BIN)/newsflow bench
+bench: $(STAMP) ## throughput, latency and memory against a private redis-server; archive lookups at 10,000 articles
+	$(BIN)/newsflow bench --archive 10000
+
+bench-scale: $(STAMP) ## archive growth: lookups and Redis memory at 10k, 100k and 1M articles (~30 min); JSON last line
+	$(BIN)/newsflow bench --archive-only --archive 10000,100000,1000000 --json
 
 bench-compare: $(STAMP) ## bench BASE (a commit; default: the last commit before the architecture change) and this checkout back to back
 	$(BIN)/newsflow bench-compare $(or $(BASE),5465da4)

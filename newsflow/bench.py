@@ -497,6 +497,10 @@ class BenchResult:
     # 1-minute load average at the start and at the end: above `cpus`, other work shared the machine.
     load_avg: list[float] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    # `--archive N`: lookups and memory with N articles indexed, keyed by N as a string
+    # (newsflow/bench_archive.py: related_p50_ms, related_p99_ms, listing_p99_ms, entity_p99_ms,
+    # redis_mb_per_million and the figures behind them).
+    archive: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def targets(self) -> list[tuple[str, str, bool]]:
         """(what, target, met) rows; informational."""
@@ -1087,24 +1091,42 @@ def render_table(result: BenchResult) -> Table:
 
 
 def bench_command(
-    quick: bool, as_json: bool, *, config: BenchConfig | None = None, profile_dir: Path | None = None
+    quick: bool,
+    as_json: bool,
+    *,
+    config: BenchConfig | None = None,
+    profile_dir: Path | None = None,
+    archive: Sequence[int] = (),
+    archive_only: bool = False,
 ) -> int:
-    """`newsflow bench [--quick] [--json]`: progress on stderr, the table or one JSON object on
-    stdout. `profile_dir` runs every service under cProfile and keeps a `.prof` per process."""
+    """`newsflow bench [--quick] [--json] [--archive N ...] [--archive-only]`: progress on
+    stderr, the table or one JSON object on stdout. `profile_dir` runs every service under
+    cProfile and keeps a `.prof` per process. `archive` adds the archive-scale phase for each
+    size; `archive_only` skips every other phase (the other keys keep their zero defaults)."""
+    from newsflow import bench_archive  # it imports this module's percentile
+
     config = config or (QUICK if quick else FULL)
     err = Console(stderr=True)
     started = time.monotonic()
     try:
-        result = run_bench(config, console=err, profile_dir=profile_dir)
+        result = BenchResult() if archive_only else run_bench(config, console=err, profile_dir=profile_dir)
+        figures = bench_archive.run_archive(archive, console=err) if archive else {}
     except (BenchError, HarnessError, redis.RedisError) as exc:
         err.print(f"[red]newsflow bench failed:[/] {exc}")
         return 1
+    result.archive = {n: f.to_json() for n, f in figures.items()}
     err.log(f"done in {time.monotonic() - started:.0f} s")
+    # A pipe gets 80 columns by default, too narrow for the tables: give them room.
+    out = Console(width=None if sys.stdout.isatty() else 140)
     if as_json:
+        if figures:
+            Console(stderr=True, width=140).print(bench_archive.render_table(figures))
         print(orjson.dumps(result.to_json()).decode())
-    else:
-        # A pipe gets 80 columns by default, too narrow for the table: give it room.
-        Console(width=None if sys.stdout.isatty() else 140).print(render_table(result))
+        return 0
+    if not archive_only:
+        out.print(render_table(result))
+    if figures:
+        out.print(bench_archive.render_table(figures))
     return 0
 
 

@@ -308,6 +308,17 @@ def evaluate(
 def bench(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object with every figure.")] = False,
     quick: Annotated[bool, typer.Option("--quick", help="A smaller run, under a minute.")] = False,
+    archive: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--archive",
+            help="Also preload N published articles and time related, listing and entity lookups "
+            "and Redis memory (repeatable, or a list: 10000,100000,1000000).",
+        ),
+    ] = None,
+    archive_only: Annotated[
+        bool, typer.Option("--archive-only", help="Only the --archive phase, none of the others.")
+    ] = False,
 ) -> None:
     """Throughput, latency and memory of each stage against a private redis-server.
 
@@ -315,9 +326,16 @@ def bench(
     loop) and its target, PASS or MISS.
     """
     from newsflow.bench import bench_command
+    from newsflow.bench_archive import parse_sizes
 
     configure_logging("WARNING")
-    raise typer.Exit(bench_command(quick, as_json))
+    try:
+        sizes = parse_sizes(archive or [])
+    except ValueError as exc:
+        raise typer.BadParameter(f"--archive takes article counts: {exc}") from exc
+    if archive_only and not sizes:
+        raise typer.BadParameter("--archive-only needs at least one --archive N")
+    raise typer.Exit(bench_command(quick, as_json, archive=sizes, archive_only=archive_only))
 
 
 @app.command(name="bench-compare")

@@ -136,6 +136,27 @@ class RedisClusterProcesses:
             for client in clients:
                 client.close()
 
+    def wait_failed_over(self, dead: RedisServer, timeout_s: float = 30.0) -> None:
+        """Until every live node sees `dead` as failed and serving no slot, and the cluster is ok.
+
+        `wait_healthy` alone passes at once after a kill: nodes report ok until the node timeout
+        has passed and they agree that the node failed.
+        """
+        live = [n for n in self.nodes if n.process is not None and n.process.poll() is None]
+        clients = [redis.Redis(port=n.port, decode_responses=True) for n in live]
+
+        def failed_over(client: redis.Redis) -> bool:
+            for parts in (line.split() for line in _cmd(client, "CLUSTER", "NODES").splitlines()):
+                if int(parts[1].split(":")[1].split("@")[0]) == dead.port:
+                    return "fail" in parts[2] and "fail?" not in parts[2] and len(parts) <= 8
+            return True
+
+        try:
+            self._wait(lambda: all(failed_over(c) and _cluster_ok(c) for c in clients), timeout_s)
+        finally:
+            for client in clients:
+                client.close()
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()

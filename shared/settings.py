@@ -6,6 +6,7 @@ ops set them once per deployment; everything else is `NEWSFLOW_<SERVICE>_<NAME>`
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -14,6 +15,33 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 LogFormat = Literal["auto", "json", "console"]
 # What REDIS_URL may start with: plain, TLS, and either with `+cluster` for a Redis Cluster.
 REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_source_grants(text: str) -> dict[str, frozenset[str] | None]:
+    """`a:wire|blog, b` -> {"a": {"wire", "blog"}, "b": None}: who (an API token, an inbound
+    producer) may write which sources; a bare name may write any source."""
+    grants: dict[str, frozenset[str] | None] = {}
+    for entry in text.split(","):
+        name, sep, sources = entry.strip().partition(":")
+        if not name.strip():
+            continue
+        named = frozenset(s.strip() for s in sources.split("|") if s.strip())
+        grants[name.strip()] = named if sep else None
+    return grants
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """`10.0.0.0/8, 192.0.2.7` -> networks; a bare address is a network of one."""
+    networks: list[Network] = []
+    for entry in text.split(","):
+        if not entry.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"expected IP addresses or CIDR networks, got {entry.strip()!r}") from None
+    return tuple(networks)
 
 
 class ServiceSettings(BaseSettings):
@@ -124,6 +152,14 @@ class ServiceSettings(BaseSettings):
             "(an API open to anyone on the network must be a decision, not a default)."
         ),
     )
+    trusted_proxies: str = Field(
+        "",
+        description=(
+            "Comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-For "
+            "names the client (for the per-client rate limit and logs); from any other peer the "
+            "header is ignored. Empty: the TCP peer is the client."
+        ),
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: LogFormat = Field("auto", description="json, console, or auto (console on a terminal).")
     otel_exporter: Literal["none", "console", "otlp"] = Field(
@@ -140,6 +176,15 @@ class ServiceSettings(BaseSettings):
             )
         return url
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # fail fast at start on a typo
+        return value
+
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
+
     @property
     def cluster(self) -> bool:
         return self.redis_url.split("://", 1)[0].endswith("+cluster")
@@ -154,14 +199,7 @@ class ServiceSettings(BaseSettings):
         """Each token and the sources it may write; None means any source."""
         if self.api_tokens is None:
             return {}
-        scopes: dict[str, frozenset[str] | None] = {}
-        for entry in self.api_tokens.get_secret_value().split(","):
-            token, sep, sources = entry.strip().partition(":")
-            if not token.strip():
-                continue
-            named = frozenset(s.strip() for s in sources.split("|") if s.strip())
-            scopes[token.strip()] = named if sep else None
-        return scopes
+        return parse_source_grants(self.api_tokens.get_secret_value())
 
     def token_set(self) -> frozenset[str]:
         return frozenset(self.token_scopes())

@@ -118,3 +118,11 @@ def base_of(name: str) -> str:
     """The logical stream of a partition key: `articles.raw:{3}` -> `articles.raw`."""
     head, sep, tail = name.rpartition(":{")
     return head if sep and tail.endswith("}") else name
+
+
+def inbound_of(producer: str) -> str:
+    """A producer's own inbound stream, `articles.inbound:{agency-a}`: one Redis ACL user may write
+    it, so what arrives there is known to come from that producer. Spelt like a partition, so it
+    shares articles.inbound's retention and trimming (`base_of`) and, on a Redis Cluster, each
+    producer's stream hashes to a slot of its own."""
+    return f"{INBOUND}:{{{producer}}}"

@@ -47,7 +47,7 @@ def create_service(
             if isinstance(tagger, MultilingualTagger)
             else await asyncio.to_thread(load_tagger, settings, english=tagger)
         )
-        index = RelatedIndex(rt.client)
+        index = RelatedIndex(rt.client, retention_days=settings.related_retention_days)
         registry = EntityRegistry(rt.client, base_url=settings.public_base_url)
         same_story = SameStoryIndex(rt.client, threshold=settings.same_story_threshold)
         stage = EnrichStage(

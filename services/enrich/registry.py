@@ -41,6 +41,8 @@ from services.enrich.linking import Decision, Known, LookupKeys, Query
 from shared import streams
 from shared.events import Entities, Entity, EntityLink, EntityType
 from shared.runtime import functions
+from shared.runtime.consumer import Op
+from shared.wire import as_text
 
 # Candidates read per article entity at most: plenty for names, a cap for coarse sound keys.
 MAX_CANDIDATES: Final = 64
@@ -400,6 +402,36 @@ class EntityRegistry:
         pipe.zcard(key)
         members, total = await pipe.execute()
         return [m.decode() for m in members], int(total)
+
+    async def trim_ops(self, entity_ids: Sequence[str], *, before: float, limit: int) -> list[Op]:
+        """The commands that take articles published before `before` (epoch seconds) off these
+        entities' article lists, at most `limit` per entity, with their mentions (`P:art:<id>`).
+
+        Returned, not run: the enrich stage hands them to the runner with its commit. Removing an
+        article id twice is harmless, so they need no WATCH. `articles` on the card counts the
+        list again at the entity's next article.
+        """
+        keys = [self._key("arts", entity_id) for entity_id in sorted(set(entity_ids))]
+        if not keys:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zrange(key, "-inf", f"({before}", byscore=True, offset=0, num=limit)
+            replies = await pipe.execute()
+        ops: list[Op] = []
+        for key, members in zip(keys, replies, strict=True):
+            article_ids = [as_text(m) for m in members]
+            if not article_ids:
+                continue
+            entity_id = key.removeprefix(self._key("arts", ""))
+            ops.append(Op(key, "zrem", (key, *article_ids)))
+            ops += [
+                Op(mentions, "hdel", (mentions, entity_id)) for mentions in map(self._art_key, article_ids)
+            ]
+        return ops
+
+    def _art_key(self, article_id: str) -> str:
+        return self._key("art", article_id)
 
     async def article_entities(self, article_id: str) -> dict[str, list[str]]:
         raw = await self.client.hgetall(self._key("art", article_id))  # type: ignore[misc]

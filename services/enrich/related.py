@@ -8,7 +8,7 @@ The earlier-articles index lives in Redis as plain hashes and sorted sets (no mo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
@@ -41,8 +41,17 @@ ARTICLE_KEY: Final = "{prefix}:article:{article_id}"
 # (newest first for candidates); its ZCARD is the entity's document frequency.
 ENTITY_KEY: Final = "{prefix}:entity:{entity_id}"
 # Sorted set of every indexed article_id, score published_at in epoch seconds: ZCARD is the number
-# of indexed articles (N for IDF); the scores allow trimming by age later.
+# of indexed articles (N for IDF); by its scores, articles older than the retention are removed.
 ARTICLES_KEY: Final = "{prefix}:articles"
+
+# Newest posting-list entries read per entity for candidates (the enrich setting's default).
+DEFAULT_PER_ENTITY: Final = 50
+# Candidates per article at most (the enrich setting's default): what ranking reads and scores.
+DEFAULT_MAX_CANDIDATES: Final = 100
+# A frequent entity still gives this many of its newest articles (its IDF quota is smaller).
+MIN_PER_ENTITY: Final = 8
+# Expired articles removed per batch beyond twice the batch size.
+TRIM_SLACK: Final = 100
 
 # Shared entity names spelt out in a reason before it says "and N more".
 REASON_NAMES: Final = 3
@@ -132,12 +141,17 @@ def _best_salience(entities: Iterable[tuple[str, float]]) -> dict[str, float]:
 class RelatedIndex:
     """Published articles by entity, in Redis; see the key constants above for the layout."""
 
-    def __init__(self, redis: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self, redis: Redis, *, prefix: str = DEFAULT_PREFIX, retention_days: float | None = None
+    ) -> None:
         if not prefix:
             raise ValueError("prefix must not be empty")
+        if retention_days is not None and retention_days <= 0:
+            raise ValueError("retention_days must be positive")
         self._redis = redis
         self._prefix = prefix
         self._articles_key = ARTICLES_KEY.format(prefix=prefix)
+        self._retention_s = retention_days * _SECONDS_PER_DAY if retention_days is not None else None
 
     def _article_key(self, article_id: str) -> str:
         return ARTICLE_KEY.format(prefix=self._prefix, article_id=article_id)
@@ -171,10 +185,16 @@ class RelatedIndex:
         here (WATCH), so a concurrent re-index of the same article cannot leave stale memberships.
         """
         keys = list(dict.fromkeys(self._article_key(article_id) for article_id, _ in changes))
+        cutoff = self._cutoff(changes)
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hget(key, "entities")
-            stored = dict(zip(keys, await pipe.execute(), strict=True))
+            if cutoff is not None:
+                # Bounded per batch, and more than the batch adds, so trimming keeps pace.
+                oldest = (self._articles_key, "-inf", f"({cutoff}")
+                pipe.zrange(*oldest, byscore=True, offset=0, num=trim_limit(changes))
+            replies = await pipe.execute()
+        stored = dict(zip(keys, replies[: len(keys)], strict=True))
         reads = [Read(key, "hget", (key, "entities"), stored[key]) for key in keys]
         current = {key: {e_id for e_id, _, _ in _decode_entities(raw)} for key, raw in stored.items()}
         ops: list[list[Op]] = []
@@ -182,6 +202,38 @@ class RelatedIndex:
             key = self._article_key(article_id)
             ops.append(self._ops(article_id, current[key], article))
             current[key] = {e_id for e_id, _, _ in article.entities} if article else set()
+        if cutoff is not None and ops:
+            changing = {article_id for article_id, _ in changes}
+            expired = [a for a in (as_text(m) for m in replies[-1]) if a not in changing]
+            expiry, expiry_reads = await self._expire(expired)
+            ops[0] += expiry  # the runner commits every change's ops in one transaction
+            reads += expiry_reads
+        return ops, reads
+
+    def _cutoff(self, changes: Sequence[tuple[str, IndexedArticle | None]]) -> float | None:
+        """Epoch seconds: articles published before it leave the index (None: kept for ever).
+
+        Counted back from the newest article of the batch, not from the clock, so an archive
+        replayed in order trims as it would have live, and a late old article trims nothing new.
+        """
+        times = [_utc(a.published_at).timestamp() for _, a in changes if a is not None]
+        if self._retention_s is None or not times:
+            return None
+        return max(times) - self._retention_s
+
+    async def _expire(self, article_ids: Sequence[str]) -> tuple[list[Op], list[Read]]:
+        # Each expired article is removed the way a withdrawal removes it: record, memberships, N.
+        if not article_ids:
+            return [], []
+        keys = [self._article_key(a) for a in article_ids]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hget(key, "entities")
+            stored = await pipe.execute()
+        ops: list[Op] = []
+        for article_id, raw in zip(article_ids, stored, strict=True):
+            ops += self._ops(article_id, {e_id for e_id, _, _ in _decode_entities(raw)}, None)
+        reads = [Read(key, "hget", (key, "entities"), raw) for key, raw in zip(keys, stored, strict=True)]
         return ops, reads
 
     def _ops(self, article_id: str, old_entities: set[str], article: IndexedArticle | None) -> list[Op]:
@@ -214,16 +266,25 @@ class RelatedIndex:
         return int(await self._redis.zcard(self._articles_key))
 
     async def candidates(
-        self, batch: Sequence[tuple[str, Sequence[Entity]]], *, per_entity: int = 50
+        self,
+        batch: Sequence[tuple[str, Sequence[Entity]]],
+        *,
+        per_entity: int = DEFAULT_PER_ENTITY,
+        max_candidates: int = DEFAULT_MAX_CANDIDATES,
     ) -> list[list[Candidate]]:
         """Earlier articles sharing entities with each (article_id, entities) of the batch.
 
         Two pipelined round trips for the whole batch, whatever its size: the newest `per_entity`
         articles and the document frequency of every distinct entity, then the records of every
-        distinct candidate. An article is never its own candidate. Candidates come newest first.
+        distinct candidate. A frequent entity gives fewer than `per_entity` (`entity_quota`): it
+        weighs little in `rank_related`, so its posting list is sampled, never scanned, and the
+        cost of a lookup does not grow with the archive. At most `max_candidates` per article,
+        taken from its entities in the order of what they can add to a score (IDF weight times
+        salience), so a busy article's budget goes to its rare entities first. An article is
+        never its own candidate. Candidates come newest first.
         """
-        if per_entity < 1:
-            raise ValueError("per_entity must be at least 1")
+        if per_entity < 1 or max_candidates < 1:
+            raise ValueError("per_entity and max_candidates must be at least 1")
         # The registry id when linked (the same entity across spellings), else the article-level id.
         wanted = [
             _best_salience((e.entity_id or e.id, e.salience) for e in entities) for _, entities in batch
@@ -237,15 +298,20 @@ class RelatedIndex:
                 # One more than asked, so excluding the article itself still leaves per_entity.
                 pipe.zrevrange(self._entity_key(entity_id), 0, per_entity)
                 pipe.zcard(self._entity_key(entity_id))
-            replies = await pipe.execute()
+            pipe.zcard(self._articles_key)
+            *replies, total = await pipe.execute()
         members = {e_id: [as_text(m) for m in replies[2 * i]] for i, e_id in enumerate(entity_ids)}
         doc_freq = {e_id: int(replies[2 * i + 1]) for i, e_id in enumerate(entity_ids)}
+        quota = {e_id: entity_quota(per_entity, doc_freq[e_id], int(total)) for e_id in entity_ids}
+        weight = {e_id: idf_weight(doc_freq[e_id], int(total)) for e_id in entity_ids}
 
         per_article: list[set[str]] = []
         for (article_id, _), query in zip(batch, wanted, strict=True):
-            per_article.append(
-                {m for e_id in query for m in [m for m in members[e_id] if m != article_id][:per_entity]}
-            )
+            found: dict[str, None] = {}
+            for e_id in sorted(query, key=lambda e: (-weight[e] * query[e], e)):
+                newest = [m for m in members[e_id] if m != article_id][: quota[e_id]]
+                found.update(dict.fromkeys(newest[: max_candidates - len(found)]))
+            per_article.append(set(found))
         candidate_ids = sorted({c_id for found in per_article for c_id in found})
         if not candidate_ids:
             return [[] for _ in batch]
@@ -264,6 +330,25 @@ class RelatedIndex:
             _candidates_from(found, query, stored, doc_freq)
             for query, found in zip(wanted, per_article, strict=True)
         ]
+
+
+def idf_weight(doc_freq: int, total_docs: int) -> float:
+    """ln(1 + N / df) / ln(1 + N): 1 for an entity on one article, near 0 for one on all."""
+    n = max(total_docs, doc_freq, 1)  # a stale N must not push the weight above 1
+    return math.log1p(n / max(doc_freq, 1)) / math.log1p(n)
+
+
+def entity_quota(per_entity: int, doc_freq: int, total_docs: int) -> int:
+    """Candidates an entity gives: `per_entity` scaled by its IDF weight, at least `MIN_PER_ENTITY`
+    (or `per_entity` when smaller). "United States" on a third of a million articles gives 8 of
+    50; an entity on a handful gives all 50."""
+    floor = min(per_entity, MIN_PER_ENTITY)
+    return max(floor, math.ceil(per_entity * idf_weight(doc_freq, total_docs)))
+
+
+def trim_limit(changes: Sized) -> int:
+    """Expired articles removed per planned batch at most: twice what the batch adds, plus room."""
+    return 2 * len(changes) + TRIM_SLACK
 
 
 def _candidates_from(
@@ -355,9 +440,7 @@ def rank_related(
             if shared.entity_id not in query:
                 continue
             name, salience = query[shared.entity_id]
-            n = max(total_docs, shared.doc_freq, 1)  # a stale N must not push w above 1
-            df = max(shared.doc_freq, 1)
-            weight = math.log1p(n / df) / math.log1p(n)
+            weight = idf_weight(shared.doc_freq, total_docs)
             contributions.append((weight * salience * shared.salience, name))
             ids.setdefault(name, shared.entity_id)
         if not contributions:

@@ -16,7 +16,9 @@ user, TLS or cluster hash tags, so the band buckets are a small layout of our ow
 - `<prefix>:band:<b>:<hash>`: set of article ids whose band `b` hashes to `<hash>`;
 - `<prefix>:sig`: hash article id -> signature (uint64 hash values, little-endian bytes);
 - `<prefix>:story`: hash article id -> story id (the first copy's article id);
-- `<prefix>:title`: hash article id -> headline, for the related link.
+- `<prefix>:title`: hash article id -> headline, for the related link;
+- `<prefix>:seen`: sorted set article id -> published time (epoch seconds), to trim by age: an
+  expired article's band hashes are computed again from its stored signature.
 Every key carries one hash tag, so a pipeline stays on one slot of a Redis Cluster.
 """
 
@@ -26,6 +28,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 import numpy as np
@@ -33,6 +36,7 @@ import redis.asyncio as aioredis
 
 from shared import streams
 from shared.events import RelatedKind, RelatedLink, SameStory
+from shared.runtime.consumer import Op
 from shared.wire import as_text
 
 NUM_PERM: Final = 128  # signature length: standard error of the Jaccard estimate about 0.04
@@ -143,7 +147,9 @@ class SameStoryIndex:
     def _band_key(self, band: int, digest: str) -> str:
         return f"{self.prefix}:band:{band}:{digest}"
 
-    async def match_and_add(self, article_id: str, title: str, body: str) -> Match | None:
+    async def match_and_add(
+        self, article_id: str, title: str, body: str, published: datetime | None = None
+    ) -> Match | None:
         """The article's story (adding it to the index); None when the body is too short to tell.
 
         A later version keeps its story id; the article itself is never its own candidate, so a
@@ -194,9 +200,38 @@ class SameStoryIndex:
         pipe.hset(f"{self.prefix}:sig", article_id, sig.tobytes())  # type: ignore[arg-type]
         pipe.hset(f"{self.prefix}:story", article_id, story_id)
         pipe.hset(f"{self.prefix}:title", article_id, title)
+        if published is not None:
+            pipe.zadd(f"{self.prefix}:seen", {article_id: published.timestamp()})
         await pipe.execute()
         return Match(story_id, same, as_text(first_title) if first_title is not None else None)
 
-    async def match_many(self, articles: Sequence[tuple[str, str, str]]) -> list[Match | None]:
-        """In order, so a later copy in the same batch finds an earlier one."""
-        return [await self.match_and_add(*article) for article in articles]
+    async def match_many(
+        self, articles: Sequence[tuple[str, str, str]], *, published: Sequence[datetime] | None = None
+    ) -> list[Match | None]:
+        """In order, so a later copy in the same batch finds an earlier one. `published` (one per
+        article) records when each was published, which `trim_ops` trims by."""
+        when: Sequence[datetime | None] = published if published is not None else [None] * len(articles)
+        return [await self.match_and_add(*a, w) for a, w in zip(articles, when, strict=True)]
+
+    async def trim_ops(self, *, before: float, limit: int) -> list[Op]:
+        """The commands that drop up to `limit` articles published before `before` (epoch seconds)
+        from the buckets and hashes; returned for the stage's commit. Idempotent: no WATCH."""
+        seen = f"{self.prefix}:seen"
+        members = await self.client.zrange(seen, "-inf", f"({before}", byscore=True, offset=0, num=limit)
+        expired = [as_text(m) for m in members]
+        if not expired:
+            return []
+        sigs = await self.client.hmget(f"{self.prefix}:sig", expired)  # type: ignore[misc]
+        ops: list[Op] = []
+        for article_id, raw in zip(expired, sigs, strict=True):
+            if raw is not None:
+                bands = band_hashes(np.frombuffer(raw, dtype=np.uint64))
+                ops += [
+                    Op(k, "srem", (k, article_id))
+                    for k in (self._band_key(b, d) for b, d in enumerate(bands))
+                ]
+        for field in ("sig", "story", "title"):
+            key = f"{self.prefix}:{field}"
+            ops.append(Op(key, "hdel", (key, *expired)))
+        ops.append(Op(seen, "zrem", (seen, *expired)))
+        return ops

@@ -49,6 +49,50 @@ class EnrichSettings(ServiceSettings):
     related_half_life_days: float = Field(
         14.0, gt=0, description="Recency half-life of a related article's score, in days."
     )
+    related_candidates_per_entity: int = Field(
+        50,
+        ge=1,
+        le=1_000,
+        description=(
+            "Newest articles read per entity as related candidates; a frequent entity gives fewer "
+            "(scaled by its IDF, at least 8), so a lookup never scans a long posting list."
+        ),
+    )
+    related_max_candidates: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description=(
+            "Related candidates read and scored per article at most, rare entities first: bounds "
+            "the cost of a lookup however large the archive."
+        ),
+    )
+    related_retention_days: float = Field(
+        90.0,
+        gt=0,
+        description=(
+            "Days an article stays a related candidate, counted back from the newest indexed "
+            "article; older ones leave the related index (about 1.4 GB of Redis per million "
+            "retained articles, see docs/scaling.md)."
+        ),
+    )
+    entity_articles_retention_days: float = Field(
+        365.0,
+        gt=0,
+        description=(
+            "Days an article stays on its entities' article lists (GET /v1/entities/{id}/articles), "
+            "counted back from the newest article of the batch (the registry holds about 3 GB of "
+            "Redis per million retained articles)."
+        ),
+    )
+    same_story_retention_days: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Days an article's MinHash signature stays in the same-story LSH buckets: a copy of a "
+            "story older than this starts a new story."
+        ),
+    )
     same_story_threshold: float = Field(
         # Best F1 on `make eval`'s generated pairs (precision 0.988, recall 0.955 there).
         0.30,

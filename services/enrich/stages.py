@@ -15,6 +15,7 @@ from services.enrich.related import (
     inline_links,
     rank_related,
     reference_links,
+    trim_limit,
 )
 from services.enrich.same_story import Match, SameStoryIndex
 from services.enrich.settings import EnrichSettings
@@ -29,11 +30,13 @@ from shared.events import (
     TaggedEvent,
 )
 from shared.logging import get_logger
-from shared.runtime.consumer import Delivery, Emit, Outcome, Output, Reject, decode_events
+from shared.runtime.consumer import Delivery, Emit, Op, Outcome, Output, Reject, decode_events
 from shared.runtime.metrics import ServiceMetrics
 from shared.runtime.tracing import NO_TRACING, Tracing
 
 log = get_logger(__name__)
+
+SECONDS_PER_DAY = 86_400.0
 
 # What the kernel's OOM killer leaves (128 + SIGKILL); the crash_marker fault injection exits so.
 CRASH_EXIT_CODE = 137
@@ -101,24 +104,27 @@ class EnrichStage:
                 if isinstance(e, Reject):
                     continue
                 if id(e) in by_event:
-                    when = e.data.published_at or e.data.received_at
-                    by_event[id(e)] = await self.registry.link(e.article_id, when, by_event[id(e)])
+                    by_event[id(e)] = await self.registry.link(e.article_id, _published(e), by_event[id(e)])
                 else:
                     await self.registry.withdraw(e.article_id)
             tagged = [by_event[id(e)] for e in usable]
         entities_by_event = {id(e): ents for e, ents in zip(usable, tagged, strict=True)}
         candidates = await self.index.candidates(
-            [(e.article_id, ents.all()) for e, ents in zip(usable, tagged, strict=True)]
+            [(e.article_id, ents.all()) for e, ents in zip(usable, tagged, strict=True)],
+            per_entity=self.settings.related_candidates_per_entity,
+            max_candidates=self.settings.related_max_candidates,
         )
         candidates_by_event = {id(e): c for e, c in zip(usable, candidates, strict=True)}
         matches: dict[int, Match | None] = {}
         if self.same_story is not None:
             found = await self.same_story.match_many(
-                [(e.article_id, e.data.title, e.data.body) for e in usable]
+                [(e.article_id, e.data.title, e.data.body) for e in usable],
+                published=[_published(e) for e in usable],
             )
             matches = {id(e): m for e, m in zip(usable, found, strict=True)}
         now = datetime.now(UTC)
         total_docs = await self.index.total_docs() if usable else 0
+        trim = await self._trim_ops(usable, tagged)
 
         outcomes: list[Outcome] = []
         for event in events:
@@ -174,8 +180,35 @@ class EnrichStage:
                 related=len(related),
             )
             tagged_stream = streams.for_article(streams.TAGGED, out.article_id, self.settings.partitions)
-            outcomes.append(Emit((Output(tagged_stream, wire.encode(out)),), article_id=out.article_id))
+            # The trimming rides on the first Emit: the runner commits all of them together.
+            outcomes.append(
+                Emit((Output(tagged_stream, wire.encode(out)),), article_id=out.article_id, ops=tuple(trim))
+            )
+            trim = []
         return outcomes
+
+    async def _trim_ops(self, usable: Sequence[RawEvent], tagged: Sequence[Entities]) -> list[Op]:
+        """Age trimming of the entity article lists and the same-story buckets, for the commit:
+        counted back from the newest article of the batch, a bounded amount per batch."""
+        if not usable:
+            return []
+        newest = max(_published(e) for e in usable).timestamp()
+        limit = trim_limit(usable)
+        ops: list[Op] = []
+        if self.registry is not None:
+            ids = [x.entity_id for ents in tagged for x in ents.all() if x.entity_id]
+            before = newest - self.settings.entity_articles_retention_days * SECONDS_PER_DAY
+            ops += await self.registry.trim_ops(ids, before=before, limit=limit)
+        if self.same_story is not None:
+            before = newest - self.settings.same_story_retention_days * SECONDS_PER_DAY
+            ops += await self.same_story.trim_ops(before=before, limit=limit)
+        return ops
+
+
+def _published(event: RawEvent) -> datetime:
+    # What the registry files the article under: the source's time, else when ingest received it.
+    moment = event.data.published_at or event.data.received_at
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 class RelatedIndexStage:

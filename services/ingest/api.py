@@ -27,9 +27,26 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from services.ingest.extraction import HtmlWorkers
-from services.ingest.logic import Code, Duplicate, FieldError, Rejection
+from services.ingest.logic import (
+    EARLIEST_YEAR,
+    MAX_EMBARGO,
+    MAX_LINKS,
+    MAX_TITLE_CHARS,
+    MIN_BODY_CHARS,
+    Code,
+    Duplicate,
+    FieldError,
+    Rejection,
+)
 from services.ingest.settings import IngestSettings
-from services.ingest.stages import SOURCE_NOT_ALLOWED, Decision, Submission, commit_direct, decide
+from services.ingest.stages import (
+    SOURCE_FORBIDDEN,
+    Decision,
+    SourceGrant,
+    Submission,
+    commit_direct,
+    decide,
+)
 from shared.events import InboundArticle
 from shared.logging import get_logger
 from shared.runtime.consumer import Emit, Reject, Skip
@@ -318,7 +335,12 @@ def _unsupported(request: Request, supported: Sequence[str]) -> Response:
 def _forbidden_problem(decision: Decision) -> Response:
     assert isinstance(decision.outcome, Reject)
     log.info("http article forbidden", source=decision.outcome.source)
-    return _problem(403, "Forbidden", SOURCE_NOT_ALLOWED, decision.outcome.reason)
+    return _problem(403, "Forbidden", SOURCE_FORBIDDEN, decision.outcome.reason)
+
+
+def _grant(ctx: HttpContext, request: Request) -> SourceGrant | None:
+    sources = ctx.sources_of(request)
+    return SourceGrant(sources, "this token") if sources is not None else None
 
 
 def _unavailable(exc: Exception) -> Response:
@@ -404,8 +426,8 @@ def make_routes(
             correlation_id=_correlation_id(request),
         )
         try:
-            [decision] = await decide(ctx.client, [sub], settings, html=html, allowed=ctx.sources_of(request))
-            if isinstance(decision.result, Rejection) and decision.result.code == SOURCE_NOT_ALLOWED:
+            [decision] = await decide(ctx.client, [sub], settings, html=html, grant=_grant(ctx, request))
+            if isinstance(decision.result, Rejection) and decision.result.code == SOURCE_FORBIDDEN:
                 return _forbidden_problem(decision)  # refused, not dead-lettered: nothing is written
             await commit_direct(ctx.client, [decision], retention=ctx.retention)
         except _UNAVAILABLE as exc:
@@ -477,7 +499,7 @@ def make_routes(
         correlation_id = _correlation_id(request)
         subs = [Submission(item, JSON, HTTP_SOURCE, correlation_id=correlation_id) for item in items]
         try:
-            decisions = await decide(ctx.client, subs, settings, html=html, allowed=ctx.sources_of(request))
+            decisions = await decide(ctx.client, subs, settings, html=html, grant=_grant(ctx, request))
             await commit_direct(ctx.client, decisions, retention=ctx.retention)
         except _UNAVAILABLE as exc:
             return _unavailable(exc)
@@ -587,6 +609,27 @@ def _header(description: str) -> dict[str, Any]:
     return {"description": description, "required": True, "schema": {"type": "string"}}
 
 
+# Text with at least one character that is not white space: what "missing or empty" is not.
+_NOT_BLANK: Final = {"type": "string", "pattern": r"\S"}
+
+
+def _inbound_article_schema(generated: dict[str, Any]) -> dict[str, Any]:
+    """InboundArticle as pydantic generates it, plus the rules `parse_payload` applies across
+    fields, so that a schema-valid article is not refused for what the schema could have said:
+    an article to publish needs a title and a body; a withdrawal needs an id, url or title."""
+    names = ("id", "url", "title")
+    return {
+        **generated,
+        "if": {"properties": {"action": {"const": "withdraw"}}, "required": ["action"]},
+        "then": {"anyOf": [{"properties": {name: _NOT_BLANK}, "required": [name]} for name in names]},
+        "else": {"properties": {"title": _NOT_BLANK, "body": _NOT_BLANK}, "required": ["title", "body"]},
+    }
+
+
+def _ndjson_example(items: Sequence[object]) -> str:
+    return "".join(orjson.dumps(item).decode() + "\n" for item in items)
+
+
 def build_openapi(settings: IngestSettings, *, auth_required: bool = True) -> dict[str, Any]:
     """The OpenAPI 3.1 document of `make_routes`' routes.
 
@@ -603,6 +646,10 @@ def build_openapi(settings: IngestSettings, *, auth_required: bool = True) -> di
         ref_template=_REF,
     )
     schemas: dict[str, Any] = defs["$defs"]
+    schemas["InboundArticle"] = _inbound_article_schema(schemas["InboundArticle"])
+    # A related link's title names it: a blank one is refused (`invalid_field`).
+    link_title = schemas["InlineLink"]["properties"]["title"]
+    schemas["InlineLink"]["properties"]["title"] = {**link_title, **_NOT_BLANK}
 
     guard: dict[str, Any] = {
         "429": _problem_response("Too many requests from this client; retry shortly."),
@@ -681,14 +728,23 @@ def build_openapi(settings: IngestSettings, *, auth_required: bool = True) -> di
             "415": unsupported(ARTICLE_TYPES),
             "422": _problem_response(
                 "The article was rejected: `code` and `detail` say why, `errors` names each "
-                "invalid field. The payload is stored in articles.dlq."
+                "invalid field. The payload is stored in articles.dlq. Besides what the schema "
+                f"says, an article is refused when its title or body is empty once cleaned of "
+                f"markup and invisible characters, its body is under {MIN_BODY_CHARS} or over "
+                f"{settings.max_body_chars} characters, its title over {MAX_TITLE_CHARS}, it has "
+                f"over {MAX_LINKS} related links, a date is unreadable, before {EARLIEST_YEAR} or "
+                f"too far ahead ({settings.max_future_hours:g} hours; embargoes {MAX_EMBARGO.days} "
+                "days), a URL is not absolute http(s), the language is not ISO 639-1, or a "
+                "withdrawal names an "
+                "article ingest does not know. Text and HTML bodies are refused when no title and "
+                "body can be read from them."
             ),
             **guard,
             **(
                 {
                     "403": _problem_response(
                         "The token is bound to sources (`token:source1|source2`) and the "
-                        "article's source is not one of them (`source_not_allowed`); nothing is "
+                        "article's source is not one of them (`source_forbidden`); nothing is "
                         "stored. (In a batch such an item is rejected instead.)"
                     )
                 }
@@ -713,10 +769,21 @@ def build_openapi(settings: IngestSettings, *, auth_required: bool = True) -> di
             "required": True,
             "content": {
                 JSON: {"schema": articles, "example": batch_example},
-                # The same array, written one item per line (OpenAPI 3.1 has no stream schema).
+                # OpenAPI 3.1 has no schema for a sequence of documents (3.2's itemSchema): the body
+                # is text a client sends as it is, each line of it one InboundArticle.
                 NDJSON: {
-                    "schema": {**articles, "description": "One InboundArticle per line."},
-                    "example": batch_example,
+                    "schema": {
+                        **_NOT_BLANK,  # no line at all is an `empty` batch (422)
+                        "contentMediaType": NDJSON,
+                        "description": (
+                            "Newline-delimited JSON: each non-blank line one InboundArticle object "
+                            f"(#/components/schemas/InboundArticle), at most {MAX_BATCH_ITEMS} lines; "
+                            "lines are separated by LF or CRLF and blank lines are skipped. A line "
+                            "that is not an InboundArticle is rejected on its own (207)."
+                        ),
+                        "examples": [_ndjson_example(batch_example)],
+                    },
+                    "example": _ndjson_example(batch_example),
                 },
             },
         },
@@ -726,7 +793,12 @@ def build_openapi(settings: IngestSettings, *, auth_required: bool = True) -> di
                 "content": batch_json,
             },
             "207": {
-                "description": "At least one article was rejected; see each result.",
+                "description": (
+                    "At least one article was rejected; see each result. This is also the answer "
+                    "to items that are not valid InboundArticle objects: each is rejected on its "
+                    "own (`invalid_field`, `unknown_field`, `not_an_object`, `unparseable_json`) "
+                    "with the refusals the single-article 422 lists, while the others are stored."
+                ),
                 "content": batch_json,
             },
             "413": too_large(f"The body is over {batch_limit} bytes or {MAX_BATCH_ITEMS} articles."),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from services.ingest import api
 from services.ingest.extraction import HtmlWorkers
 from services.ingest.settings import Settings
-from services.ingest.stages import IngestStage
+from services.ingest.stages import IngestStage, SourceGrant
 from shared import streams
 from shared.runtime.retention import stream_retention
 from shared.runtime.service import Consumer, Runtime, Service
@@ -25,7 +25,13 @@ def create_service(settings: Settings | None = None) -> Service:
     async def make_consumers(rt: Runtime) -> Sequence[Consumer]:
         await html.start()
         stage = IngestStage(rt.client, settings, rt.tracing, html)
-        return [Consumer(streams.INBOUND, streams.INGEST_GROUP, stage)]
+        # The shared stream takes any source; each producer's own stream only the sources it holds.
+        consumers = [Consumer(streams.INBOUND, streams.INGEST_GROUP, stage)]
+        for producer, sources in settings.producers().items():
+            grant = SourceGrant(sources, f"producer {producer!r}") if sources is not None else None
+            producer_stage = IngestStage(rt.client, settings, rt.tracing, html, grant)
+            consumers.append(Consumer(streams.inbound_of(producer), streams.INGEST_GROUP, producer_stage))
+        return consumers
 
     return Service(
         name="ingest",

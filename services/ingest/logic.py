@@ -430,9 +430,16 @@ class LedgerEntry:
     content_hash: str
     event_id: str
     withdrawn: bool = False
+    # The source of the version stored last: a sender bound to sources may not write another
+    # source's article by naming its URL or title (those ids are not namespaced by source).
+    # None in entries written before it was kept.
+    source: str | None = None
 
     def to_json(self) -> str:
-        return orjson.dumps(asdict(self)).decode()
+        fields = asdict(self)
+        if self.source is None:
+            del fields["source"]  # as entries were before the source was kept
+        return orjson.dumps(fields).decode()
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Self:
@@ -445,6 +452,7 @@ class LedgerEntry:
             raise ValueError("ledger entry is not a JSON object")
         version, digest, event_id = raw.get("version"), raw.get("content_hash"), raw.get("event_id")
         withdrawn = raw.get("withdrawn", False)
+        source = raw.get("source")
         if (
             not isinstance(version, int)
             or isinstance(version, bool)
@@ -452,9 +460,12 @@ class LedgerEntry:
             or not isinstance(digest, str)
             or not isinstance(event_id, str)
             or not isinstance(withdrawn, bool)
+            or not isinstance(source, str | None)
         ):
             raise ValueError(f"ledger entry has missing or mistyped fields: {raw!r}")
-        return cls(version=version, content_hash=digest, event_id=event_id, withdrawn=withdrawn)
+        return cls(
+            version=version, content_hash=digest, event_id=event_id, withdrawn=withdrawn, source=source
+        )
 
 
 @dataclass(frozen=True)
@@ -494,10 +505,14 @@ def assign_version(
         if not withdraw and not previous.withdrawn and draft.content_hash == previous.content_hash:
             return Duplicate(draft.article_id, previous.version, previous.event_id)
         version, previous_event_id = previous.version + 1, previous.event_id
-    article = RawArticle.model_validate(
-        {**draft.model_dump(), "version": version, "previous_event_id": previous_event_id}
-    )
+    # The draft is validated and `_draft` refuses a usable article without title or body (what
+    # RawArticle adds to it): constructing skips validating every field a second time.
+    article = RawArticle.model_construct(**dict(draft), version=version, previous_event_id=previous_event_id)
     ledger = LedgerEntry(
-        version=version, content_hash=draft.content_hash, event_id=event_id, withdrawn=withdraw
+        version=version,
+        content_hash=draft.content_hash,
+        event_id=event_id,
+        withdrawn=withdraw,
+        source=draft.source,
     )
     return Accepted(article=article, ledger=ledger)

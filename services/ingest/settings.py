@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.ingest.sources import SourcePolicy, parse_source_urgency
+from services.ingest.sources import SourcePolicy, parse_inbound_producers, parse_source_urgency
 from services.ingest.timezones import SourceZones, load_zone, parse_source_zones
 from shared.settings import ServiceSettings
 
@@ -57,6 +57,15 @@ class IngestSettings(ServiceSettings):
     source_urgency: str = Field(
         "", description="Default ninjs urgency (1-9) per source as source=N pairs, comma-separated."
     )
+    inbound_producers: str = Field(
+        "",
+        description=(
+            "Producers with a stream of their own, `articles.inbound:{producer}`, and the sources "
+            "each may write: `agency-a:wire|sport,agency-b` (a producer without a list may write "
+            "any source). Give each producer a Redis user that may write only its stream; an entry "
+            "for another source is dead-lettered as `source_forbidden`."
+        ),
+    )
     urgent_max: int = Field(
         2, ge=0, le=9, description="Articles with urgency at or below this go to the priority stream."
     )
@@ -77,6 +86,15 @@ class IngestSettings(ServiceSettings):
     def _urgency_pairs(cls, value: str) -> str:
         parse_source_urgency(value)
         return value
+
+    @field_validator("inbound_producers")
+    @classmethod
+    def _producers(cls, value: str) -> str:
+        parse_inbound_producers(value)
+        return value
+
+    def producers(self) -> dict[str, frozenset[str] | None]:
+        return parse_inbound_producers(self.inbound_producers)
 
     def source_policy(self) -> SourcePolicy:
         zones = SourceZones(

@@ -65,15 +65,30 @@ class Decision:
     event: RawEvent | None = None
 
 
-# The code of an article refused because the caller may not write its source (a scoped API token).
-SOURCE_NOT_ALLOWED: Final = "source_not_allowed"
+# The code of an article refused because its sender may not write its source: an API token or an
+# inbound producer bound to sources (one code, whichever way it came in).
+SOURCE_FORBIDDEN: Final = "source_forbidden"
 
 
-def _forbidden(sub: Submission, article_id: str, source: str, allowed: frozenset[str]) -> Decision:
-    held = ", ".join(sorted(allowed)) or "none"
-    reason = f"this token may not write articles of source {source!r} (it holds: {held})"
-    reject = Reject(reason, SOURCE_NOT_ALLOWED, source=source, article_id=article_id)
-    return Decision(sub, reject, Rejection(SOURCE_NOT_ALLOWED, reason))
+@dataclass(frozen=True, slots=True)
+class SourceGrant:
+    """The sources a sender may write and withdraw, and how a refusal names the sender."""
+
+    sources: frozenset[str]
+    sender: str  # e.g. "this token", "producer 'agency-a'"
+
+
+def _forbidden(sub: Submission, draft: Draft, grant: SourceGrant, owner: str | None = None) -> Decision:
+    """Refused: the draft names a source the sender does not hold, or (`owner`) it would be a new
+    version of an article another source wrote."""
+    held = ", ".join(repr(s) for s in sorted(grant.sources)) or "none"
+    if owner is None:
+        what = f"articles of source {draft.source!r}"
+    else:
+        what = f"article {draft.article_id!r}, which is an article of source {owner!r}"
+    reason = f"{grant.sender} may not write or withdraw {what} (it holds: {held})"
+    reject = Reject(reason, SOURCE_FORBIDDEN, source=draft.source, article_id=draft.article_id)
+    return Decision(sub, reject, Rejection(SOURCE_FORBIDDEN, reason))
 
 
 def _event_for(
@@ -127,13 +142,15 @@ async def decide(
     settings: IngestSettings,
     tracing: Tracing | None = None,
     html: HtmlWorkers | None = None,
-    allowed: frozenset[str] | None = None,
+    grant: SourceGrant | None = None,
 ) -> list[Decision]:
     """Parse, validate and version a batch; one ledger read for the whole batch.
 
     HTML pages are extracted in `html`'s worker processes when given (services), else inline (CLI).
-    `allowed` are the sources the caller may write (None: any); a new version of another source's
-    article is refused as `source_not_allowed`, before it is versioned, traced or logged.
+    `grant` holds the sources the sender may write (None: any); an article or withdrawal naming
+    another source is refused as `source_forbidden` before the ledger is read (the answer says
+    nothing of that source's articles, not even that one is a duplicate), and so is one whose id
+    (from its URL or title) is an article another source wrote.
     """
     received_at = datetime.now(UTC)
     policy = settings.source_policy()  # parses two settings strings: once a batch, not once an article
@@ -152,15 +169,24 @@ async def decide(
         for sub in submissions
     ]
     parsed: list[Draft | Rejection] = await parse_all(jobs, html)
-    ledger = await read_ledger(client, [p.article_id for p in parsed if isinstance(p, Draft)], settings)
+    permitted = [p for p in parsed if isinstance(p, Draft) and (grant is None or p.source in grant.sources)]
+    ledger = await read_ledger(client, [p.article_id for p in permitted], settings)
 
     decisions: list[Decision] = []
     for sub, item in zip(submissions, parsed, strict=True):
         if isinstance(item, Rejection):
             decisions.append(Decision(sub, Reject(item.reason, item.code, source=sub.source), item))
             continue
+        if grant is not None and item.source not in grant.sources:
+            decisions.append(_forbidden(sub, item, grant))
+            continue
+        previous = ledger.get(item.article_id)
+        owner = previous.source if previous is not None else None
+        if grant is not None and owner is not None and owner not in grant.sources:
+            decisions.append(_forbidden(sub, item, grant, owner))
+            continue
         event_id = new_event_id()
-        result = assign_version(item, ledger.get(item.article_id), event_id=event_id)
+        result = assign_version(item, previous, event_id=event_id)
         if isinstance(result, Rejection):
             decisions.append(
                 Decision(
@@ -177,8 +203,6 @@ async def decide(
                     result,
                 )
             )
-        elif allowed is not None and result.article.source not in allowed:
-            decisions.append(_forbidden(sub, item.article_id, result.article.source, allowed))
         else:
             # A later entry for the same article in this batch sees this version.
             ledger[item.article_id] = result.ledger
@@ -236,15 +260,23 @@ class IngestStage:
         settings: IngestSettings,
         tracing: Tracing | None = None,
         html: HtmlWorkers | None = None,
+        grant: SourceGrant | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.tracing = tracing
         self.html = html
+        # A producer's own stream (articles.inbound:{producer}) carries its grant; None: any source.
+        self.grant = grant
 
     async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
         decisions = await decide(
-            self.client, [submission_from_entry(d) for d in batch], self.settings, self.tracing, self.html
+            self.client,
+            [submission_from_entry(d) for d in batch],
+            self.settings,
+            self.tracing,
+            self.html,
+            self.grant,
         )
         return [d.outcome for d in decisions]
 

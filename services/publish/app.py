@@ -24,13 +24,17 @@ def create_service(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
 
     async def make_consumers(rt: Runtime) -> Sequence[Consumer]:
-        stage = PublishStage(rt.client, settings, rt.tracing)
+        stage = PublishStage(rt.client, settings, rt.tracing, rt.metrics.registry)
         return [
             *(
                 Consumer(tagged, streams.PUBLISH_GROUP, stage)
                 for tagged in streams.all_partitions(streams.TAGGED, settings.partitions)
             ),
-            Consumer(streams.PUBLISHED, streams.PUBLISH_INDEX_GROUP, PublishIndexStage(rt.client)),
+            Consumer(
+                streams.PUBLISHED,
+                streams.PUBLISH_INDEX_GROUP,
+                PublishIndexStage(rt.client, retention_days=settings.listing_retention_days),
+            ),
             *(
                 Consumer(stream, group, stage)
                 for stream, group, stage in webhook_consumers(rt.client, settings)

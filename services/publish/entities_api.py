@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -70,6 +71,41 @@ def _offset(value: str | None) -> int:
     return int(value)
 
 
+@dataclass(frozen=True, slots=True)
+class EntityArticles:
+    entity_id: str  # the surviving id when the one asked for was merged
+    total: int
+    items: list[dict[str, Any]]
+    more: bool
+
+
+async def entity_articles(
+    registry: EntityRegistry, entity_id: str, *, offset: int, limit: int
+) -> EntityArticles | None:
+    """A page of the entity's articles, newest first, each with what publish holds of its latest
+    version (None when there is no such entity). What `GET /v1/entities/{id}/articles` and
+    `newsflow bench --archive` read."""
+    card = await registry.get(entity_id)
+    if card is None:
+        return None
+    ids, total = await registry.articles(card.id, offset=offset, limit=limit)
+    stored = await registry.client.hmget(streams.PUBLISH_LATEST, ids) if ids else []  # type: ignore[misc]
+    items: list[dict[str, Any]] = []
+    for article_id, raw in zip(ids, stored, strict=True):
+        item: dict[str, Any] = {"article_id": article_id, "published": raw is not None}
+        if raw is not None:
+            data = orjson.loads(raw)["data"]
+            item |= {
+                "version": data["version"],
+                "title": data.get("title", ""),
+                "url": data.get("url"),
+                "pubstatus": data["pubstatus"],
+                "published_at": data["published_at"],
+            }
+        items.append(item)
+    return EntityArticles(card.id, total, items, offset + len(ids) < total)
+
+
 def make_entity_routes(ctx: HttpContext, settings: PublishSettings) -> list[BaseRoute]:
     registry = EntityRegistry(ctx.client, base_url=settings.public_base_url)
 
@@ -103,30 +139,16 @@ def make_entity_routes(ctx: HttpContext, settings: PublishSettings) -> list[Base
             )
         except ValueError as exc:
             return problem(400, "Bad Request", str(exc))
-        card = await registry.get(entity_id)
-        if card is None:
+        page = await entity_articles(registry, entity_id, offset=offset, limit=limit)
+        if page is None:
             return problem(404, "Not Found", f"no entity {entity_id!r}")
-        ids, total = await registry.articles(card.id, offset=offset, limit=limit)
-        stored = await ctx.client.hmget(streams.PUBLISH_LATEST, ids) if ids else []  # type: ignore[misc]
-        items: list[dict[str, Any]] = []
-        for article_id, raw in zip(ids, stored, strict=True):
-            item: dict[str, Any] = {"article_id": article_id, "published": raw is not None}
-            if raw is not None:
-                data = orjson.loads(raw)["data"]
-                item |= {
-                    "version": data["version"],
-                    "title": data.get("title", ""),
-                    "url": data.get("url"),
-                    "pubstatus": data["pubstatus"],
-                    "published_at": data["published_at"],
-                }
-            items.append(item)
-        more = offset + len(ids) < total
         kept = [(k, v) for k, v in params.multi_items() if k != "offset"]
         next_link = (
-            f"{request.url.path}?{urlencode([*kept, ('offset', offset + len(ids))])}" if more else None
+            f"{request.url.path}?{urlencode([*kept, ('offset', offset + len(page.items))])}"
+            if page.more
+            else None
         )
-        body = {"entity_id": card.id, "total": total, "items": items, "next": next_link}
+        body = {"entity_id": page.entity_id, "total": page.total, "items": page.items, "next": next_link}
         return Response(orjson.dumps(body), media_type="application/json")
 
     def edit(model: type[_Edit], action: str) -> Handler:

@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared import streams
-from shared.events import EntityType, EventType, PublishedArticle, PublishedEvent, PubStatus
+from shared.events import Entity, EntityType, EventType, PublishedArticle, PublishedEvent, PubStatus
 from shared.logging import get_logger
 from shared.runtime.consumer import (
     MAX_STALE_RETRIES,
@@ -63,6 +63,9 @@ TYPED_NAME_KEY: Final = "{prefix}:type:{type}:name:{name}"
 
 # Sorted-set rows read per ZRANGE while paging: the page plus room for rows tied with the cursor.
 RANGE_SLACK: Final = 8
+# Expired articles removed per planned batch beyond twice the batch size.
+TRIM_SLACK: Final = 100
+MS_PER_DAY: Final = 86_400_000
 # Rows read per round when a filter (urgency, story collapse) is applied after the sorted set.
 FILTER_CHUNK: Final = 100
 # A feed summary longer than this (characters) is cut at a word boundary and ends with "…".
@@ -130,6 +133,77 @@ class IndexRecord(BaseModel):
         return list(dict.fromkeys(e.name for e in self.entities))
 
 
+# What the index stage decodes of a published event: the fields the index keeps, validated, and
+# nothing else (extra keys ignored). Publish wrote the event; decoding all of it (mentions, ninjs
+# people and places, associations) was most of the index stage's cost, for values it never reads.
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _EntityView(_View):
+    id: str
+    name: str
+    type: EntityType
+    aliases: list[str] = Field(default_factory=list)
+
+
+class _EntitiesView(_View):
+    people: list[_EntityView] = Field(default_factory=list)
+    organisations: list[_EntityView] = Field(default_factory=list)
+    places: list[_EntityView] = Field(default_factory=list)
+    other: list[_EntityView] = Field(default_factory=list)
+
+    def all(self) -> list[_EntityView]:
+        return [*self.people, *self.organisations, *self.places, *self.other]
+
+
+class _EnrichmentView(_View):
+    entities: _EntitiesView
+    story_id: str | None = None
+
+
+class _NinjsView(_View):
+    """The ninjs properties the index reads, as loosely as `summary` and friends read them."""
+
+    uri: Any = None
+    by: Any = None
+    firstcreated: Any = None
+    title: Any = None
+    headlines: Any = None
+    altids: Any = None
+    bodies: Any = None
+    body_text: Any = None
+    descriptions: Any = None
+    description_text: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: value for name, value in self if value is not None}
+
+
+class _PublishedView(_View):
+    pubstatus: PubStatus
+    title: str = ""
+    url: str | None = None
+    article_published_at: datetime | None = None
+    article_published_at_has_timezone: bool | None = None
+    ninjs: _NinjsView
+    enrichment: _EnrichmentView
+    published_at: datetime
+    urgency: int | None = Field(None, ge=1, le=9)
+
+
+class IndexedEvent(_View):
+    """A published event as the listing index reads it (`PublishIndexStage`)."""
+
+    event_id: str
+    event_type: EventType
+    article_id: str
+    article_version: int = Field(ge=1)
+    data: _PublishedView
+
+
 @dataclass(frozen=True, slots=True)
 class IndexUpdate:
     record: IndexRecord
@@ -151,14 +225,16 @@ def memberships(prefix: str, entities: Iterable[tuple[IndexedEntity, Sequence[st
     return tuple(sorted(keys))
 
 
-def plan_update(prefix: str, event: PublishedEvent, previous: IndexRecord | None) -> IndexUpdate | None:
+def plan_update(
+    prefix: str, event: PublishedEvent | IndexedEvent, previous: IndexRecord | None
+) -> IndexUpdate | None:
     """What indexing `event` changes, or None when the index already has this or a later version."""
     if previous is not None and event.article_version <= previous.version:
         return None
     data = event.data
-    ninjs = data.ninjs
+    ninjs = data.ninjs if isinstance(data.ninjs, dict) else data.ninjs.as_dict()
     withdrawn = data.pubstatus is PubStatus.WITHDRAWN or event.event_type is EventType.WITHDRAWN
-    entities = data.enrichment.entities.all()
+    entities: Sequence[Entity | _EntityView] = data.enrichment.entities.all()
     indexed = tuple(IndexedEntity(id=e.id, name=e.name, type=e.type) for e in entities)
     named = ((i, [e.name, *e.aliases]) for i, e in zip(indexed, entities, strict=True))
     keys = () if withdrawn else memberships(prefix, named)
@@ -168,7 +244,7 @@ def plan_update(prefix: str, event: PublishedEvent, previous: IndexRecord | None
         event_id=event.event_id,
         event_type=event.event_type,
         withdrawn=withdrawn,
-        listed_ms=listing_time(data, previous),
+        listed_ms=listing_time(data, previous, ninjs),
         updated_ms=_ms(data.published_at),
         title=data.title or _ninjs_title(ninjs),
         url=data.url or _ninjs_url(ninjs),
@@ -184,11 +260,14 @@ def plan_update(prefix: str, event: PublishedEvent, previous: IndexRecord | None
     return IndexUpdate(record=record, remove=tuple(sorted(old - set(keys))), add=keys)
 
 
-def listing_time(data: PublishedArticle, previous: IndexRecord | None) -> int:
-    """Epoch ms: the source's zone-aware publication time, else when newsflow first published it."""
+def listing_time(
+    data: PublishedArticle | _PublishedView, previous: IndexRecord | None, ninjs: dict[str, Any]
+) -> int:
+    """Epoch ms: the source's zone-aware publication time, else when newsflow first published it
+    (`ninjs` is the event's ninjs document, as far as it was read)."""
     source = data.article_published_at
     if source is None:
-        source = _ninjs_date(data.ninjs.get("firstcreated"))
+        source = _ninjs_date(ninjs.get("firstcreated"))
     elif data.article_published_at_has_timezone is False or source.utcoffset() is None:
         source = None  # a zone-less date cannot be placed on the timeline; it is not guessed
     if source is not None:
@@ -321,9 +400,14 @@ class ListingPage:
 class PublishIndex:
     """Reads and writes the listing index (see the key constants above)."""
 
-    def __init__(self, client: Redis, *, prefix: str = INDEX_PREFIX) -> None:
+    def __init__(
+        self, client: Redis, *, prefix: str = INDEX_PREFIX, retention_days: float | None = None
+    ) -> None:
+        if retention_days is not None and retention_days <= 0:
+            raise ValueError("retention_days must be positive")
         self._redis = client
         self.prefix = prefix
+        self._retention_ms = round(retention_days * MS_PER_DAY) if retention_days is not None else None
 
     def record_key(self, article_id: str) -> str:
         return RECORD_KEY.format(prefix=self.prefix, article_id=article_id)
@@ -342,7 +426,9 @@ class PublishIndex:
             raise RuntimeError(f"listing index: batch changed under us {MAX_STALE_RETRIES} times")
         return changed
 
-    async def plan(self, events: Sequence[PublishedEvent]) -> tuple[list[list[Op]], list[Read]]:
+    async def plan(
+        self, events: Sequence[PublishedEvent | IndexedEvent]
+    ) -> tuple[list[list[Op]], list[Read]]:
         """The commands that index each event (none when it changes nothing, as for a redelivered
         or older version), and the reads they rest on: the batch's stored records, which the
         runner WATCHes, so a replica indexing one of the same articles makes us plan again
@@ -354,18 +440,55 @@ class PublishIndex:
         if not events:
             return [], []
         keys = [self.record_key(i) for i in ids]
-        # One GET per key, not MGET: redis-py refuses multi-key commands in a cluster pipeline.
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.get(key)
-            stored = await pipe.execute()
+        stored = await self._get_all(keys)
         ops: list[list[Op]] = []
+        newest: int | None = None
         for event, raw in zip(events, stored, strict=True):
             previous = IndexRecord.model_validate_json(raw) if raw is not None else None
             update = plan_update(self.prefix, event, previous)
             ops.append(self._ops(update) if update is not None else [])
+            if update is not None and update.add:
+                listed = update.record.listed_ms
+                newest = listed if newest is None else max(newest, listed)
         reads = [Read(key, "get", (key,), raw) for key, raw in zip(keys, stored, strict=True)]
+        if newest is not None and self._retention_ms is not None:
+            expiry, expiry_reads = await self._expire(newest - self._retention_ms, set(ids), len(events))
+            # On the first event that writes anything: the runner commits all of them together.
+            next(planned for planned in ops if planned).extend(expiry)
+            reads += expiry_reads
         return ops, reads
+
+    async def _get_all(self, keys: Sequence[str]) -> list[bytes | None]:
+        # One GET per key, not MGET: redis-py refuses multi-key commands in a cluster pipeline.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+            return list(await pipe.execute())
+
+    async def _expire(self, before_ms: int, changing: set[str], batch: int) -> tuple[list[Op], list[Read]]:
+        """Removal of up to a bounded number of articles listed before `before_ms`, oldest first:
+        out of every sorted set their record names, and the record itself.
+
+        Counted back from the newest article being indexed rather than the clock, so replaying an
+        archive in order trims it as live indexing would have. More than the batch adds is removed
+        per batch, so trimming keeps pace.
+        """
+        all_key = ALL_KEY.format(prefix=self.prefix)
+        members = await self._redis.zrange(
+            all_key, "-inf", f"({before_ms}", byscore=True, offset=0, num=2 * batch + TRIM_SLACK
+        )
+        expired = [a for a in (as_text(m) for m in members) if a not in changing]
+        if not expired:
+            return [], []
+        keys = [self.record_key(a) for a in expired]
+        stored = await self._get_all(keys)
+        ops: list[Op] = []
+        for article_id, key, raw in zip(expired, keys, stored, strict=True):
+            held = IndexRecord.model_validate_json(raw).keys if raw is not None else ()
+            ops += [Op(k, "zrem", (k, article_id)) for k in {*held, all_key}]
+            # GETDEL, not DEL: the publish ACL user has the string commands, not DEL.
+            ops.append(Op(key, "getdel", (key,)))
+        return ops, [Read(key, "get", (key,), raw) for key, raw in zip(keys, stored, strict=True)]
 
     def _ops(self, update: IndexUpdate) -> list[Op]:
         record = update.record

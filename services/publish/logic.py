@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import quote, urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -44,7 +44,6 @@ from shared.events import (
 )
 
 NinjsVersion = Literal["2.2", "3.1"]
-_T = TypeVar("_T")
 
 SCHEMA_URIS: dict[NinjsVersion, str] = {
     "2.2": "http://www.iptc.org/std/ninjs/ninjs-schema_2.2.json",
@@ -154,7 +153,7 @@ def to_ninjs(
     `pubstatus` overrides the article's own status (e.g. to emit a kill notice for it).
     """
     doc = _neutral(tagged, base_url=base_url, pubstatus=pubstatus or tagged.article.pubstatus)
-    return _build(doc, _SPELLINGS[ninjs_version]).dump()
+    return _build(doc, ninjs_version)
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,9 +249,9 @@ def _neutral(tagged: TaggedArticle, *, base_url: str, pubstatus: PubStatus) -> _
         caption=_text(article.image_caption) if usable else None,
         credit=_text(article.image_credit) if usable else None,
         ednote=" ".join(notes) or None,
-        people=[_concept(e) for e in entities.people] if usable else [],
-        organisations=[_concept(e) for e in entities.organisations] if usable else [],
-        places=[_concept(e, with_point=True) for e in entities.places] if usable else [],
+        people=[_entity_concept(e) for e in entities.people] if usable else [],
+        organisations=[_entity_concept(e) for e in entities.organisations] if usable else [],
+        places=[_entity_concept(e, with_point=True) for e in entities.places] if usable else [],
         subjects=_subjects(article.subjects) if usable else [],
         associations=_associations(tagged, base_url=base_url, own_uri=uri) if usable else [],
         altids=altids,
@@ -305,7 +304,7 @@ def _entity_uri(entity: Entity) -> str | None:
     return None
 
 
-def _concept(entity: Entity, *, with_point: bool = False) -> _Concept:
+def _entity_concept(entity: Entity, *, with_point: bool = False) -> _Concept:
     ids = entity.identifiers
     point = None
     lat, lon = ids.latitude, ids.longitude
@@ -386,125 +385,101 @@ def _as_uri(value: str | None, *, base: str | None = None, web_only: bool = Fals
 # The two spellings
 # --------------------------------------------------------------------------------------------
 
+# The document is built as plain dicts, not as the models of `ninjs.py` (about 40 validated model
+# objects per article were most of publish's CPU). Tests hold every mapped document to the official
+# schemas and to the models (`Ninjs2.load(doc).dump() == doc`); publish re-checks a sample at run
+# time (`NinjsCheck`). Keys are in the models' field order, so documents read the same as before.
 
-def _or_none(items: list[_T]) -> list[_T] | None:
-    return items or None
-
-
-@dataclass(frozen=True)
-class _Spelling:
-    """How one ninjs version spells the document: its models, and field names that differ."""
-
-    version: NinjsVersion
-    doc: type[n.Ninjs2] | type[n.Ninjs3]
-    standard: type[n.Standard2] | type[n.Standard3]
-    headline: type[n.Headline2] | type[n.Headline3]
-    body: type[n.Body2] | type[n.Body3]
-    description: type[n.Description2] | type[n.Description3]
-    person: type[n.Person2] | type[n.Person3]
-    organisation: type[n.Organisation2] | type[n.Organisation3]
-    place: type[n.Place2] | type[n.Place3]
-    subject: type[n.Subject2] | type[n.Subject3]
-    association: type[n.Association2] | type[n.Association3]
-    altid: type[n.AltId2] | type[n.AltId3]
-    infosource: type[n.InfoSource2] | type[n.InfoSource3]
-    # 2.x name -> this version's name, for the names 3.x split with underscores.
-    names: dict[str, str] = field(default_factory=dict)
-    association_rel: bool = False  # 3.x associations say how they relate
-
-    def kw(self, **fields: Any) -> dict[str, Any]:
-        """Keyword arguments named the 2.x way, renamed for this version."""
-        return {self.names.get(name, name): value for name, value in fields.items()}
+# 2.x property name -> its 3.x name, for the names 3.x spells in camelCase; others are the same.
+_NAMES_3: dict[str, str] = {
+    "representationtype": "representationType",
+    "firstcreated": "firstCreated",
+    "versioncreated": "versionCreated",
+    "contentcreated": "contentCreated",
+    "embargoed": "embargoedUntil",
+    "pubstatus": "pubStatus",
+    "ednote": "edNote",
+    "contenttype": "contentType",
+    "charcount": "charCount",
+    "wordcount": "wordCount",
+    "geojson": "geoJSON",
+    "altids": "altIds",
+    "infosources": "infoSources",
+}
+_NAMES: dict[NinjsVersion, dict[str, str]] = {"2.2": {}, "3.1": _NAMES_3}
 
 
-_SPELLINGS: dict[NinjsVersion, _Spelling] = {
-    "2.2": _Spelling(
-        "2.2", n.Ninjs2, n.Standard2, n.Headline2, n.Body2, n.Description2, n.Person2,
-        n.Organisation2, n.Place2, n.Subject2, n.Association2, n.AltId2, n.InfoSource2,
-    ),
-    "3.1": _Spelling(
-        "3.1", n.Ninjs3, n.Standard3, n.Headline3, n.Body3, n.Description3, n.Person3,
-        n.Organisation3, n.Place3, n.Subject3, n.Association3, n.AltId3, n.InfoSource3,
-        names={
-            "representationtype": "representation_type",
-            "firstcreated": "first_created",
-            "versioncreated": "version_created",
-            "contentcreated": "content_created",
-            "embargoed": "embargoed_until",
-            "pubstatus": "pub_status",
-            "ednote": "ed_note",
-            "contenttype": "content_type",
-            "charcount": "char_count",
-            "wordcount": "word_count",
-            "geojson": "geo_json",
-            "altids": "alt_ids",
-            "infosources": "info_sources",
-        },
-        association_rel=True,
-    ),
-}  # fmt: skip
+def _obj(names: dict[str, str], **fields: Any) -> dict[str, Any]:
+    """A ninjs object from 2.x-named fields: renamed for the version, absent (None) ones left out."""
+    return {names.get(key, key): value for key, value in fields.items() if value is not None}
 
 
-def _build(d: _Doc, s: _Spelling) -> n.Ninjs2 | n.Ninjs3:
-    """The document in the version `s` spells, from the one neutral view."""
-    k = s.kw
+def _build(d: _Doc, version: NinjsVersion) -> dict[str, Any]:
+    """The document in `version`'s spelling, from the one neutral view."""
+    names = _NAMES[version]
     descriptions = []
     if d.caption:
-        descriptions.append(s.description(**k(role="caption", contenttype="text/plain", value=d.caption)))
+        descriptions.append(_obj(names, role="caption", contenttype="text/plain", value=d.caption))
     if d.credit:
-        descriptions.append(s.description(role="creditline", value=d.credit))
+        descriptions.append(_obj(names, role="creditline", value=d.credit))
     if d.correction:
-        descriptions.append(
-            s.description(**k(role="correction", contenttype="text/plain", value=d.correction))
-        )
+        descriptions.append(_obj(names, role="correction", contenttype="text/plain", value=d.correction))
     bodies = None
     if d.body:
-        words = len(d.body.split())
         # Ingest extracts plain text from every format (HTML included); the original format stays
         # on the raw event (`RawArticle.content_type`).
-        body = k(role="main", contenttype="text/plain", charcount=len(d.body), wordcount=words, value=d.body)
-        bodies = [s.body(**body)]
-    people = [s.person(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal) for c in d.people]
-    organisations = [
-        s.organisation(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal) for c in d.organisations
-    ]
-    places = [
-        s.place(**k(name=c.name, rel=c.rel, uri=c.uri, literal=c.literal, geojson=c.geojson))
-        for c in d.places
-    ]
-    associations = [
-        s.association(
-            **k(name=a.name, uri=a.uri, type="text", representationtype="partial", title=a.title)
-            | ({"rel": a.rel} if s.association_rel else {})
-        )
-        for a in d.associations
-    ]
-    return s.doc(
-        **k(
-            uri=d.uri,
-            standard=s.standard(name="ninjs", version=s.version, schema_=SCHEMA_URIS[s.version]),
-            type="text",
-            representationtype="full" if d.pubstatus == "usable" else "partial",
-            version=d.article_version,
-            firstcreated=d.firstcreated,
-            versioncreated=d.versioncreated,
-            contentcreated=d.contentcreated,
-            embargoed=d.embargoed,
-            urgency=d.urgency,
-            pubstatus=d.pubstatus,
-            ednote=d.ednote,
-            language=d.language,
-            title=d.title,
-            headlines=[s.headline(role="main", value=d.title)] if d.title else None,
-            by=d.by,
-            bodies=bodies,
-            descriptions=_or_none(descriptions),
-            people=_or_none(people),
-            organisations=_or_none(organisations),
-            places=_or_none(places),
-            subjects=_or_none([s.subject(name=c.name) for c in d.subjects]),
-            associations=_or_none(associations),
-            altids=_or_none([s.altid(role=role, value=value) for role, value in d.altids]),
-            infosources=[s.infosource(name=d.infosource)] if d.infosource else None,
-        )
+        bodies = [
+            _obj(
+                names,
+                role="main",
+                contenttype="text/plain",
+                charcount=len(d.body),
+                wordcount=len(d.body.split()),
+                value=d.body,
+            )
+        ]
+    related_rel = version == "3.1"  # 3.x associations say how they relate
+    return _obj(
+        names,
+        uri=d.uri,
+        type="text",
+        representationtype="full" if d.pubstatus == "usable" else "partial",
+        version=d.article_version,
+        firstcreated=d.firstcreated,
+        versioncreated=d.versioncreated,
+        contentcreated=d.contentcreated,
+        embargoed=d.embargoed,
+        pubstatus=d.pubstatus,
+        urgency=d.urgency,
+        ednote=d.ednote,
+        language=d.language,
+        descriptions=descriptions or None,
+        bodies=bodies,
+        headlines=[{"role": "main", "value": d.title}] if d.title else None,
+        people=[_concept(names, c) for c in d.people] or None,
+        organisations=[_concept(names, c) for c in d.organisations] or None,
+        places=[_concept(names, c) for c in d.places] or None,
+        subjects=[{"name": c.name} for c in d.subjects] or None,
+        infosources=[{"name": d.infosource}] if d.infosource else None,
+        title=d.title,
+        by=d.by,
+        associations=[
+            _obj(
+                names,
+                uri=a.uri,
+                type="text",
+                representationtype="partial",
+                title=a.title,
+                name=a.name,
+                rel=a.rel if related_rel else None,
+            )
+            for a in d.associations
+        ]
+        or None,
+        altids=[{"role": role, "value": value} for role, value in d.altids] or None,
+        standard={"name": "ninjs", "version": version, "schema": SCHEMA_URIS[version]},
     )
+
+
+def _concept(names: dict[str, str], c: _Concept) -> dict[str, Any]:
+    return _obj(names, name=c.name, rel=c.rel, uri=c.uri, literal=c.literal, geojson=c.geojson)

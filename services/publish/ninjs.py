@@ -653,3 +653,15 @@ class Association3(_NinjsType3):
 
 class Ninjs3(_NinjsType3):
     """An IPTC ninjs 3.1 document (also reads 3.0 documents)."""
+
+
+def schema_problem(document: dict[str, Any], version: Literal["2.2", "3.1"]) -> str | None:
+    """Why `document` is not a document of this ninjs version by these models, or None if it is
+    (publish builds documents as plain dicts and checks a sample of them with this)."""
+    model: type[Ninjs2] | type[Ninjs3] = Ninjs2 if version == "2.2" else Ninjs3
+    try:
+        if model.load(document).dump() != document:
+            return "the document does not read back as written (an unknown or mistyped value)"
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        return str(exc)
+    return None

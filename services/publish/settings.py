@@ -24,6 +24,15 @@ class PublishSettings(ServiceSettings):
     retention_days: float | None = Field(
         None, gt=0, description="Trim articles.published entries older than this (XADD MINID ~)."
     )
+    listing_retention_days: float = Field(
+        365.0,
+        gt=0,
+        description=(
+            "Days an article stays in the listing index behind GET /v1/articles and the feeds, "
+            "counted back from the newest listed article (about 5.5 GB of Redis per million "
+            "retained articles, see docs/scaling.md)."
+        ),
+    )
     embargo_poll_ms: int = Field(
         100, ge=10, le=1_000, description="How often each replica looks for embargoes due, in milliseconds."
     )
@@ -32,6 +41,14 @@ class PublishSettings(ServiceSettings):
     )
     max_sse_clients: int = Field(
         1_000, ge=1, description="Live feed (GET /v1/events) clients per process; past it, 503."
+    )
+    ninjs_check_every: int = Field(
+        100,
+        ge=0,
+        description=(
+            "Check 1 in N published ninjs documents against the ninjs models at run time (0 never); "
+            "a document that fails is logged as an error and counted in newsflow_ninjs_invalid_total."
+        ),
     )
     webhooks_path: Path | None = Field(
         None, description="YAML/JSON list of webhook subscribers (url, secret env var, filter)."

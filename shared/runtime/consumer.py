@@ -37,6 +37,7 @@ from redis.exceptions import OutOfMemoryError, ResponseError, WatchError
 from shared import deadletter, streams, wire
 from shared.logging import get_logger
 from shared.runtime import functions
+from shared.runtime.redis_client import is_recoverable, refresh_slot_map
 from shared.wire import EnvelopeT, Fields, as_text, text_fields
 
 log = get_logger(__name__)
@@ -297,9 +298,15 @@ class Writes:
             try:
                 if reads:
                     await pipe.watch(*dict.fromkeys(r.key for r in reads))
-                    # On a watching pipeline each command runs at once.
-                    for read in reads:
-                        if await getattr(pipe, read.method)(*read.args) != read.value:
+                    # Once WATCH is in place any change to these keys aborts the EXEC below, so the
+                    # values can be checked on another connection, all in one round trip (on the
+                    # watching connection each command would be a round trip of its own).
+                    async with client.pipeline(transaction=False) as check:
+                        for read in reads:
+                            getattr(check, read.method)(*read.args)
+                        current = await check.execute()
+                    for read, value in zip(reads, current, strict=True):
+                        if value != read.value:
                             raise StaleReadError(read.key)
                     pipe.multi()
                 for _, method, args, kwargs in ops:
@@ -422,9 +429,14 @@ class StageRunner:
         now_ms = int(time.time() * 1000)
         writes = Writes()
         acks: list[str] = []
+        # Emit.hset values of the whole batch, one HSET per hash (ingest's ledger: one command per
+        # batch, not per article); a field set twice keeps its later value, as two HSETs would.
+        hsets: dict[str, dict[str, str]] = {}
         for delivery, outcome in report.outcomes:
             if isinstance(outcome, Emit):
                 self._queue_emit(writes, outcome, now_ms)
+                for key, hash_field, value in outcome.hset:
+                    hsets.setdefault(key, {})[hash_field] = value
                 acks.append(delivery.entry_id)
                 report.emitted += 1
             elif isinstance(outcome, Skip):
@@ -441,6 +453,8 @@ class StageRunner:
                 report.dead_lettered += 1
             else:
                 report.retried += 1
+        for key, mapping in hsets.items():
+            writes.add(key, "hset", key, mapping=mapping)
         if acks:
             writes.add(self.input_stream, "xack", self.input_stream, self.group, *acks)
         else:
@@ -482,8 +496,6 @@ class StageRunner:
                 *(item for pair in output.fields.items() for item in pair),
             ]
             writes.add(output.stream, "fcall", functions.GUARDED_XADD, len(keys), *keys, *args)
-        for key, hash_field, value in outcome.hset:
-            writes.add(key, "hset", key, hash_field, value)
         for op in outcome.ops:
             writes.add(op.key, op.method, *op.args)
         writes.reads.extend(outcome.reads)
@@ -603,9 +615,9 @@ class StageRunner:
     async def read_new_once(self, *, count: int) -> int:
         """Read and handle new entries ('>') with our own client, without blocking.
 
-        The recovery loop calls this only when the subscriber has handled nothing for a while:
-        after a Redis Cluster failover FastStream's subscriber can keep fetching from the dead
-        node, and this keeps new entries moving meanwhile. Like one more replica in the group.
+        The recovery loop calls this only when the read loop has handled nothing for a while
+        (a subscriber stuck for any reason): this keeps new entries moving meanwhile. Like one
+        more replica in the group.
         """
         reply = await self.client.xreadgroup(self.group, self.consumer, {self.input_stream: ">"}, count=count)
         batch = [
@@ -662,6 +674,10 @@ class StageRunner:
                 await self.remove_stale_consumers(idle_ms=stale_idle_ms)
             except Exception as exc:  # keep recovering after Redis comes back
                 self._log.warning("recovery sweep failed", error=repr(exc))
+                if is_recoverable(exc):
+                    # A failover: the commits' client may still route this slot to the dead master.
+                    with contextlib.suppress(Exception):
+                        await refresh_slot_map(self.client)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
 

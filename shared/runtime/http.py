@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
@@ -16,8 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shared.logging import get_logger
 from shared.runtime.consumer import Retention
 from shared.runtime.metrics import ServiceMetrics
+from shared.settings import Network
+
+log = get_logger(__name__)
 
 READY_PING_TIMEOUT_S = 1.0
 # Clients remembered by the rate limit before idle ones are forgotten (about 100 bytes each).
@@ -71,7 +76,27 @@ class HttpContext:
     rate_limit_per_s: float = 0.0
     # The service's stream retention, for routes that write streams themselves (ingest's API).
     retention: Mapping[str, Retention] = field(default_factory=dict)
+    # Peers whose X-Forwarded-For is believed (reverse proxies, load balancers); empty: nobody's.
+    trusted_proxies: Sequence[Network] = ()
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def client_address(self, request: Request) -> str:
+        """The client's address for the rate limit and logs: the TCP peer, or, when the peer is a
+        trusted proxy, the nearest X-Forwarded-For hop that is not one (the hops a proxy appends are
+        the only ones it vouches for; anything further left was written by the client)."""
+        peer = request.client.host if request.client else "unknown"
+        if not self.trusted_proxies or not _within(peer, self.trusted_proxies):
+            return peer
+        headers = request.headers.getlist("x-forwarded-for")
+        hops = [hop.strip() for value in headers for hop in value.split(",")]
+        client = peer
+        for hop in reversed(hops):
+            if _address(hop) is None:
+                break  # a malformed hop: nothing to its left can be vouched for
+            client = hop
+            if not _within(hop, self.trusted_proxies):
+                break
+        return client
 
     def authorised(self, request: Request) -> bool:
         if not self.tokens:
@@ -98,7 +123,7 @@ class HttpContext:
         """Token bucket per client address; capacity is one second's worth of requests."""
         if self.rate_limit_per_s <= 0:
             return True
-        key = request.client.host if request.client else "unknown"
+        key = self.client_address(request)
         now = time.monotonic()
         if len(self._buckets) >= MAX_BUCKETS and key not in self._buckets:
             self._prune(now)
@@ -122,6 +147,22 @@ class HttpContext:
                 del self._buckets[key]
 
 
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _within(host: str, networks: Sequence[Network]) -> bool:
+    address = _address(host)
+    if address is None:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack listener shows IPv4 peers as ::ffff:a.b.c.d
+    return any(address in network for network in networks)
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -131,10 +172,13 @@ def guarded(ctx: HttpContext, handler: Handler) -> Handler:
     async def wrapper(request: Request) -> Response:
         # The limit first: guessing tokens costs a request like any other.
         if not ctx.allow(request):
+            # debug: a flood must not become a flood of log lines too
+            log.debug("http rate limited", client=ctx.client_address(request), path=request.url.path)
             limited = problem(429, "Too Many Requests", "rate limit exceeded; retry shortly")
             limited.headers["Retry-After"] = "1"
             return limited
         if not ctx.authorised(request):
+            log.info("http unauthorised", client=ctx.client_address(request), path=request.url.path)
             response = problem(401, "Unauthorized", "a valid bearer token is required")
             response.headers["WWW-Authenticate"] = 'Bearer realm="newsflow"'
             return response

@@ -63,6 +63,13 @@ class ServiceMetrics:
             buckets=ENTITY_BUCKETS,
             registry=self.registry,
         )
+        self.read_recoveries = Counter(
+            "newsflow_read_recoveries_total",
+            "Recoveries of a cluster read loop after a failed read or commit, by action "
+            "(rebuild_client, refresh_slot_map) and the error class that caused it.",
+            ["stage", "stream", "action", "error"],
+            registry=self.registry,
+        )
         for outcome in ("emitted", "skipped", "rejected", "retried", "dead_lettered"):
             self.events.labels(stage, outcome)
 
@@ -78,6 +85,9 @@ class ServiceMetrics:
         ):
             if count:
                 self.events.labels(stage, outcome).inc(count)
+
+    def observe_read_recovery(self, stream: str, action: str, error: str) -> None:
+        self.read_recoveries.labels(self.stage, stream, action, error).inc()
 
     async def refresh_stream_gauges(self, client: aioredis.Redis, groups: Sequence[tuple[str, str]]) -> None:
         """Read lag and pending of each (stream, group) and the DLQ length, at scrape time."""

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis._parsers import AsyncCommandsParser
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, NodesManager, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.cluster import PRIMARY, REPLICA
+from redis.exceptions import (
+    AskError,
+    ClusterError,
+    ReadOnlyError,
+    RedisClusterException,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -22,6 +32,30 @@ RETRY_CAP_S = 2.0
 RETRY_ATTEMPTS = 8
 # Seconds a command waits for a free connection of the bounded pool before ConnectionError.
 POOL_WAIT_S = 10.0
+# A reader's socket gives up this long after its XREADGROUP BLOCK should have returned: a node
+# that went silent (a partition, not a refused connection) fails the read instead of hanging it.
+READ_SOCKET_MARGIN_S = 5.0
+READ_CONNECT_TIMEOUT_S = 2.0
+
+# Errors a failover, a restart or a slot migration causes, which a new client or a fresh slot map
+# can cure. MovedError is an AskError; ClusterError covers CLUSTERDOWN, MASTERDOWN and redis-py's
+# "TTL exhausted" after too many redirects; RedisClusterException covers "no reachable node" and
+# uncovered slots; ReadOnlyError is a demoted master still in the slot map; OSError is a socket
+# error below redis-py, the builtin TimeoutError included.
+RECOVERABLE_ERRORS: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    AskError,
+    TryAgainError,
+    ClusterError,
+    RedisClusterException,
+    ReadOnlyError,
+    OSError,
+)
+
+
+def is_recoverable(exc: BaseException) -> bool:
+    return isinstance(exc, RECOVERABLE_ERRORS)
 
 
 def connection_kwargs(settings: ServiceSettings) -> dict[str, Any]:
@@ -79,6 +113,70 @@ def make_client(
         settings.node_url, timeout=POOL_WAIT_S, decode_responses=False, **kwargs
     )
     return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
+
+
+def make_reader_client(
+    settings: ServiceSettings, *, block_ms: int, previous: aioredis.Redis | None = None
+) -> aioredis.Redis:
+    """A client for one blocking XREADGROUP loop, with socket timeouts past its BLOCK time.
+
+    On a cluster, a client built again after a failure starts from every node `previous` knew
+    (its slot map and start-up nodes), not only the URL's node: that node may be the dead one.
+    """
+    overrides: dict[str, Any] = {
+        "socket_timeout": block_ms / 1000 + READ_SOCKET_MARGIN_S,
+        "socket_connect_timeout": READ_CONNECT_TIMEOUT_S,
+    }
+    if isinstance(previous, RedisCluster):
+        known = {node.name: node for node in previous.nodes_manager.startup_nodes.values()}
+        known |= {node.name: node for node in previous.get_nodes()}
+        overrides["startup_nodes"] = [ClusterNode(node.host, node.port) for node in known.values()]
+    return make_client(settings, **overrides)
+
+
+async def refresh_slot_map(client: aioredis.Redis) -> bool:
+    """Read a cluster's slot map again now and mark its primaries; False on one Redis.
+
+    redis-py's transaction pipelines re-read it only every fifth connection error, so a shared
+    client can keep sending commits to a dead master after a failover.
+    """
+    if not isinstance(client, RedisCluster):
+        return False
+    await client.nodes_manager.initialize()
+    mark_primaries(client.nodes_manager)
+    return True
+
+
+@dataclass
+class SlotMapRefresher:
+    """Re-reads a shared cluster client's slot map, at most once every `min_interval_s` seconds."""
+
+    client: aioredis.Redis
+    min_interval_s: float = 1.0
+    _last: float = field(default=float("-inf"), init=False)
+
+    async def refresh(self) -> bool:
+        """True when it re-read the map; False when too soon, on one Redis, or if it failed."""
+        now = time.monotonic()
+        if now - self._last < self.min_interval_s:
+            return False
+        self._last = now
+        try:
+            return await refresh_slot_map(self.client)
+        except Exception:  # the cluster is still failing over: the next failure tries again
+            return False
+
+
+def mark_primaries(manager: NodesManager) -> None:
+    """Type each known node by the slot map: the first node of a slot is its primary.
+
+    redis-py (7.4) keeps the node object it had when it re-reads the slot map, so a promoted
+    replica stays typed "replica". Commands sent to every primary then skip it: SCRIPT LOAD does,
+    and EVALSHA of a registered script answers NOSCRIPT on the new master until a restart.
+    """
+    primaries = {nodes[0].name for nodes in manager.slots_cache.values() if nodes}
+    for name, node in manager.nodes_cache.items():
+        node.server_type = PRIMARY if name in primaries else REPLICA
 
 
 def redacted_url(url: str) -> str:

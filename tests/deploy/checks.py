@@ -719,8 +719,9 @@ KEDA_COMMANDS = frozenset({"ping", "hello", "client|setname", "xinfo|groups", "x
 
 ALL_STREAMS = (streams.INBOUND, streams.RAW, streams.TAGGED, streams.PUBLISHED, streams.DLQ)
 # Split into `<stream>:{p}` on a Redis Cluster (shared/streams.py partitioned(); the services read
-# and write all_partitions()/for_article() of these).
-PARTITIONED_STREAMS = frozenset({streams.RAW, streams.TAGGED})
+# and write all_partitions()/for_article() of these). articles.inbound has producers' own streams
+# spelt the same way, `articles.inbound:{agency-a}` (streams.inbound_of), which ingest reads.
+PARTITIONED_STREAMS = frozenset({streams.RAW, streams.TAGGED, streams.INBOUND})
 # Partitions of the example keys the checks try: any count above one, any partition of it.
 EXAMPLE_PARTITIONS = 4
 

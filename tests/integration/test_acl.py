@@ -47,7 +47,11 @@ pytestmark = [
 
 SERVICE_USERS = ("ingest", "enrich", "publish")
 INPUTS = {
-    "ingest": [(streams.INBOUND, streams.INGEST_GROUP)],
+    # A producer's own stream too (NEWSFLOW_INGEST_INBOUND_PRODUCERS): ingest reads and trims it.
+    "ingest": [
+        (streams.INBOUND, streams.INGEST_GROUP),
+        (streams.inbound_of("agency-a"), streams.INGEST_GROUP),
+    ],
     "enrich": [(streams.RAW, streams.ENRICH_GROUP), (streams.PUBLISHED, streams.ENRICH_INDEX_GROUP)],
     "publish": [(streams.TAGGED, streams.PUBLISH_GROUP)],
 }

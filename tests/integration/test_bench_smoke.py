@@ -5,10 +5,13 @@ No figure is compared with a time or a rate: on a shared two-core machine they s
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from rich.console import Console
 
 from newsflow.bench import BenchConfig, generate_article, run_bench
+from newsflow.bench_archive import generate, parse_sizes, run_archive
 
 pytestmark = pytest.mark.integration
 
@@ -57,3 +60,34 @@ def test_generated_articles_are_the_same_for_the_same_seed_and_number() -> None:
     assert first.payload() != other.payload()
     assert 550 <= len(first.doc["body"].split()) <= 700
     assert any(name in first.doc["body"] for name, _ in first.cast)
+
+
+ARCHIVE_KEYS = ("related_p50_ms", "related_p99_ms", "listing_p99_ms", "entity_p99_ms", "redis_mb_per_million")
+
+
+@pytest.mark.timeout(120)
+def test_archive_phase_preloads_every_index_and_reports_each_figure(redis_url: str) -> None:
+    figures = run_archive([500], console=Console(stderr=True, quiet=True), redis_url=redis_url)
+
+    [(size, archive)] = figures.items()
+    body = archive.to_json()
+    assert size == "500"
+    for key in ARCHIVE_KEYS:
+        assert isinstance(body[key], float), key
+        assert body[key] > 0, key
+    assert body["retained"] == {"related": 500, "listing": 500}
+    assert set(body["mb_per_million"]) == {"registry", "related", "listing"}
+    assert all(mb > 0 for mb in body["mb_per_million"].values())
+
+
+def test_generated_archive_is_zipf_like_and_the_same_for_the_same_seed() -> None:
+    first, again = generate(5_000, seed=3), generate(5_000, seed=3)
+    per_article = [first.entities_of(i) for i in range(first.n)]
+
+    assert per_article == [again.entities_of(i) for i in range(again.n)]
+    share_of_top = sum(0 in ranks for ranks in per_article) / first.n
+    mentioned_once = sum(count == 1 for count in Counter(first.ranks.tolist()).values())
+    assert 0.3 < share_of_top < 0.8  # "United States" is on a large share of the articles
+    assert mentioned_once > first.vocabulary / 4  # and a long tail is on one article each
+    assert all(len(set(ranks)) == len(ranks) >= 1 for ranks in per_article)
+    assert parse_sizes(["10000", "100_000,1000000"]) == [10_000, 100_000, 1_000_000]

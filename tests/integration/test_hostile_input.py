@@ -238,7 +238,7 @@ def test_a_token_bound_to_source_b_cannot_withdraw_source_a_articles(redis_url: 
         withdrawal = {"source": "wire-a", "id": "a-1", "action": "withdraw", "reason": "legal"}
         forbidden = post("tok-b", **withdrawal)
         assert forbidden.status_code == 403, forbidden.text
-        assert forbidden.json()["code"] == "source_not_allowed"
+        assert forbidden.json()["code"] == "source_forbidden"
         assert post("tok-b", source="wire-a", id="a-2").status_code == 403  # nor write
         client = redis.Redis.from_url(redis_url)
         assert client.xlen(streams.RAW) == 1  # nothing of B's attempts was stored
@@ -256,3 +256,46 @@ def test_a_token_bound_to_source_b_cannot_withdraw_source_a_articles(redis_url: 
         assert [r["status"] for r in batch.json()["results"]] == ["rejected", "accepted"]
         assert post("tok-a", **withdrawal).status_code == 202
         assert post("tok-any", source="anything", id="x-1").status_code == 202
+        # Without an id, an article's id comes from its URL, whatever the source: B naming its own
+        # source and A's URL still may not write or withdraw A's article.
+        url = "https://news.example/a/by-url"
+        assert post("tok-a", source="wire-a", id=..., url=url).status_code == 202
+        for attempt in ({"title": "Rewritten"}, {"action": "withdraw", "reason": "legal"}):
+            taken = post("tok-b", source="wire-b", id=..., url=url, **attempt)
+            assert taken.status_code == 403, taken.text
+            assert "which is an article of source 'wire-a'" in taken.json()["detail"]
+        assert client.xlen(streams.RAW) == 5
+
+
+@pytest.mark.timeout(120)
+def test_spoofed_forwarded_for_gets_a_fresh_bucket_only_through_a_trusted_proxy(
+    redis_url: str, tmp_path: Path
+) -> None:
+    redis.Redis.from_url(redis_url).flushdb()
+    with running(
+        "ingest",
+        redis_url,
+        tmp_path,
+        NEWSFLOW_INGEST_RATE_LIMIT_PER_S="3",
+        NEWSFLOW_INGEST_TRUSTED_PROXIES="127.0.0.2",
+    ) as (_, base):
+        port = base.rsplit(":", 1)[1]
+
+        def statuses(local_address: str) -> list[int]:
+            # Six requests, each claiming another client; 415 is the cheap answer past the guard.
+            transport = httpx.HTTPTransport(local_address=local_address)
+            with httpx.Client(transport=transport, base_url=f"http://{local_address}:{port}") as http:
+                return [
+                    http.post(
+                        "/v1/articles", content=b"x", headers={"X-Forwarded-For": f"203.0.113.{i}"}
+                    ).status_code
+                    for i in range(6)
+                ]
+
+        # Loopback is not trusted by default (uvicorn's own proxy handling would trust it): from
+        # 127.0.0.1 the header is ignored, one bucket; 127.0.0.2 is the configured proxy.
+        untrusted = statuses("127.0.0.1")
+        trusted = statuses("127.0.0.2")
+
+    assert untrusted.count(429) >= 2, untrusted
+    assert trusted == [415] * 6, trusted

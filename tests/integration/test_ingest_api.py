@@ -318,13 +318,13 @@ async def test_a_scoped_token_is_refused_other_sources_and_a_resend_in_the_batch
         )
 
     assert single.status_code == 403, single.text
-    assert single.json()["code"] == "source_not_allowed"
+    assert single.json()["code"] == "source_forbidden"
     assert "'wire-a'" in single.json()["detail"]
     assert batch.status_code == 207, batch.text
     results = batch.json()["results"]
     assert [(r["status"], r.get("code")) for r in results] == [
-        ("rejected", "source_not_allowed"),
-        ("rejected", "source_not_allowed"),
+        ("rejected", "source_forbidden"),
+        ("rejected", "source_forbidden"),
         ("accepted", None),
     ]
     assert [e.data.source for e in await raw_events(redis_client)] == ["wire-b"]
@@ -529,6 +529,37 @@ def test_openapi_lists_every_status_each_write_route_can_answer() -> None:
     assert article["security"] == [{"bearerAuth": []}]
     open_document = build_openapi(IngestSettings(), auth_required=False)
     assert "401" not in open_document["paths"]["/v1/articles"]["post"]["responses"]
+
+
+def test_openapi_schema_says_what_ingest_requires_and_ndjson_is_text_of_articles() -> None:
+    document = build_openapi(IngestSettings(), auth_required=True)
+
+    def valid(schema: dict[str, Any], instance: object) -> bool:
+        root = {**schema, "components": document["components"]}
+        return Draft202012Validator(root).is_valid(instance)
+
+    article = {"$ref": "#/components/schemas/InboundArticle"}
+    good = good_article()
+    assert valid(article, good)
+    # What ingest refuses (missing_title, missing_body, a blank related title) the schema refuses too.
+    for missing in ("title", "body"):
+        assert not valid(article, {k: v for k, v in good.items() if k != missing}), missing
+        assert not valid(article, {**good, missing: " \n"}), missing
+        assert not valid(article, {**good, missing: None}), missing
+    assert not valid(article, {**good, "related": [{"title": " ", "url": None}]})
+    # A withdrawal needs no title or body, only something that names the article.
+    assert valid(article, {"action": "withdraw", "id": "cms-1", "source": "cms"})
+    assert valid(article, {"action": "withdraw", "url": "https://news.example/a"})
+    assert not valid(article, {"action": "withdraw", "source": "cms", "reason": "legal"})
+
+    ndjson = document["paths"]["/v1/articles:batch"]["post"]["requestBody"]["content"]["application/x-ndjson"]
+    assert ndjson["schema"]["type"] == "string"
+    assert "InboundArticle" in ndjson["schema"]["description"]
+    assert not valid(ndjson["schema"], "\n \n")
+    [example] = ndjson["schema"]["examples"]
+    lines = example.splitlines()
+    assert len(lines) == 2
+    assert all(valid(article, orjson.loads(line)) for line in lines)
 
 
 async def test_docs_page_lists_the_endpoints_without_scripts(api: httpx.AsyncClient) -> None:

@@ -214,3 +214,42 @@ async def test_index_works_with_a_decoding_client(redis_url: str, prefix: str) -
         assert [(link.article_id, link.reason) for link in links] == [("a1", "shares Tehran")]
     finally:
         await client.aclose()
+
+
+async def index_many(index: RelatedIndex, stem: str, name: str, count: int, *, days_old: float = 0) -> None:
+    """`count` articles naming only `name`, `<stem>00` the newest, a few hours apart."""
+    for i in range(count):
+        await index.upsert(indexed(f"{stem}{i:02d}", {name: 0.5}, days_old=days_old + i / 10))
+
+
+async def test_a_frequent_entity_gives_fewer_candidates_than_a_rare_one(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
+    index = RelatedIndex(redis_client, prefix=prefix)
+    await index_many(index, "us", "United States", 40)
+    await index_many(index, "rare", "Rare Accord", 12)
+
+    [frequent] = await index.candidates([("new", [entity("United States")])], per_entity=30)
+    [rare] = await index.candidates([("new", [entity("Rare Accord")])], per_entity=30)
+
+    # df 40 of N 52: weight ln(1 + 52/40) / ln(53) = 0.21, so 30 newest become ceil(30 * 0.21) = 7,
+    # under the floor of 8; the rare entity (weight 0.42, quota 13) gives all 12 it has.
+    assert [c.article_id for c in frequent] == [f"us{i:02d}" for i in range(8)]
+    assert len(rare) == 12
+
+
+async def test_the_candidate_budget_goes_to_the_rarest_entities_first(
+    redis_client: aioredis.Redis, prefix: str
+) -> None:
+    index = RelatedIndex(redis_client, prefix=prefix)
+    await index_many(index, "us", "United States", 30)
+    await index_many(index, "rare", "Rare Accord", 3, days_old=5)
+
+    [found] = await index.candidates(
+        [("new", [entity("United States", 0.9), entity("Rare Accord", 0.5)])], max_candidates=5
+    )
+
+    ids = [c.article_id for c in found]
+    assert len(ids) == 5
+    assert {"rare00", "rare01", "rare02"} <= set(ids)
+    assert ids[:2] == ["us00", "us01"]  # the rest of the budget: the frequent entity's newest

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 import pytest
 import redis.asyncio as aioredis
 
 from services.enrich.multilingual import MultilingualTagger
+from services.enrich.registry import EntityRegistry
 from services.enrich.related import RelatedIndex
+from services.enrich.same_story import SameStoryIndex
 from services.enrich.settings import EnrichSettings
 from services.enrich.stages import EnrichStage, RelatedIndexStage
 from shared import streams, wire
@@ -67,3 +72,34 @@ async def test_related_index_stage_returns_its_index_writes_instead_of_writing_t
 
     await commit_stage(redis_client, stage, batch)
     assert await index.total_docs() == 1
+
+
+async def test_enrich_stage_returns_the_age_trimming_of_entity_lists_and_same_story_buckets(
+    redis_client: aioredis.Redis, tagger: MultilingualTagger
+) -> None:
+    registry = EntityRegistry(redis_client, base_url=BASE_URL, prefix=f"{{test-{uuid.uuid4().hex[:8]}}}")
+    same_story = SameStoryIndex(redis_client, threshold=0.3, prefix=f"{{test-ss-{uuid.uuid4().hex[:8]}}}")
+    settings = EnrichSettings(entity_articles_retention_days=365, same_story_retention_days=30)
+    stage = EnrichStage(
+        tagger,
+        RelatedIndex(redis_client),
+        settings,
+        ServiceMetrics("enrich"),
+        registry=registry,
+        same_story=same_story,
+    )
+    body = " ".join(f"Delegates met in Geneva for round {i} of the talks on trade." for i in range(12))
+    old = raw_event("old", body)
+    assert old.data.published_at is not None
+    old.data.published_at -= timedelta(days=400)
+    await commit_stage(redis_client, stage, [delivery(wire.encode(old), stream=streams.RAW)])
+    [geneva] = list(await registry.article_entities("old"))
+
+    result = await run_stage(stage, [delivery(wire.encode(raw_event("new", body)), stream=streams.RAW)])
+
+    [outcome] = result.outcomes
+    assert isinstance(outcome, Emit)
+    removed = {(op.method, op.args) for op in outcome.ops}
+    assert ("zrem", (f"{registry.prefix}:arts:{geneva}", "old")) in removed
+    assert ("zrem", (f"{same_story.prefix}:seen", "old")) in removed
+    assert await redis_client.zscore(f"{registry.prefix}:arts:{geneva}", "old") is not None  # not written

@@ -9,7 +9,7 @@ from services.ingest.stages import IngestStage
 from shared import streams
 from shared.events import RawEvent
 from shared.runtime.consumer import Emit, Reject
-from shared.runtime.testing import delivery, run_stage
+from shared.runtime.testing import commit_stage, delivery, run_stage
 from tests.utils.bad_inputs import article_json
 
 
@@ -38,3 +38,21 @@ async def test_valid_article_is_emitted_on_raw_with_its_ledger_entry_and_a_bad_o
     assert (letter["stage"], letter["source_stream"], letter["source"]) == ("ingest", streams.INBOUND, "cms")
     assert result.acked() == [d.entry_id for d in batch]
     assert await redis_client.dbsize() == 0  # nothing committed by the harness
+
+
+async def test_a_batch_writes_its_ledger_entries_in_one_hset_and_a_repeat_is_a_duplicate(
+    redis_client: aioredis.Redis,
+) -> None:
+    stage = IngestStage(redis_client, IngestSettings())
+    batch = [delivery(inbound(article_json(id=f"art-{i}")), stream=streams.INBOUND) for i in range(3)]
+
+    result = await run_stage(stage, batch)
+
+    [(key, args, kwargs)] = [(k, a, kw) for k, method, a, kw in result.writes if method == "hset"]
+    assert (key, args) == (streams.INGEST_LEDGER, (streams.INGEST_LEDGER,))
+    assert len(kwargs["mapping"]) == 3  # one field per article
+
+    await commit_stage(redis_client, stage, batch)
+    assert await redis_client.hlen(streams.INGEST_LEDGER) == 3
+    again = await run_stage(stage, [delivery(inbound(article_json(id="art-1")), stream=streams.INBOUND)])
+    assert [type(o).__name__ for o in again.outcomes] == ["Skip"]

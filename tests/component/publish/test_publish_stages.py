@@ -88,3 +88,27 @@ async def test_webhook_stage_settles_a_delivery_and_parks_one_the_subscriber_ref
     [letter] = refused.added("articles.webhooks.dlq:partner")
     assert (letter["code"], letter["subscriber"], letter["status"]) == ("refused", "partner", "410")
     assert len(refused.acked()) == 1
+
+
+async def test_publish_index_stage_writes_one_zadd_per_sorted_set_for_the_whole_batch(
+    redis_client: aioredis.Redis,
+) -> None:
+    stage = PublishIndexStage(redis_client)
+    geneva = place("Geneva")
+    batch = [
+        delivery(
+            wire.encode(article(f"a{i}", entities=[geneva])), entry_id=f"{i}-0", stream=streams.PUBLISHED
+        )
+        for i in range(3)
+    ]
+
+    first, *others = (await run_stage(stage, batch)).outcomes
+    assert isinstance(first, Emit)
+    assert all(isinstance(o, Emit) and not o.ops for o in others)
+    zadds = [op for op in first.ops if op.method == "zadd"]
+    assert len({op.key for op in zadds}) == len(zadds)  # one command per sorted set
+    assert [op.method for op in first.ops[:3]] == ["set", "set", "set"]  # the records first
+
+    await commit_stage(redis_client, stage, batch)
+    page = await PublishIndex(redis_client).page(ListingQuery(entity="Geneva"))
+    assert sorted(r.article_id for r in page.records) == ["a0", "a1", "a2"]

@@ -41,7 +41,7 @@ def test_new_article_is_version_one() -> None:
     assert isinstance(first.article, RawArticle)
     assert first.article.version == 1
     assert first.article.previous_event_id is None
-    assert first.ledger == LedgerEntry(1, first.article.content_hash, "ev-1", withdrawn=False)
+    assert first.ledger == LedgerEntry(1, first.article.content_hash, "ev-1", withdrawn=False, source="tests")
 
 
 def test_identical_resend_is_a_duplicate() -> None:
@@ -113,6 +113,9 @@ def test_ledger_entry_round_trips_through_json() -> None:
         "event_id": "ev-9",
         "withdrawn": True,
     }
+    owned = LedgerEntry(version=1, content_hash="cd" * 32, event_id="ev-1", source="wire")
+    assert LedgerEntry.from_json(owned.to_json()) == owned
+    assert orjson.loads(owned.to_json())["source"] == "wire"
 
 
 def test_ledger_entry_without_withdrawn_flag_reads_as_live() -> None:

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from services.publish.listing import Cursor, IndexRecord, fold_name, plan_update, summary
-from shared.events import EventType
+from services.publish.listing import Cursor, IndexedEvent, IndexRecord, fold_name, plan_update, summary
+from shared import wire
+from shared.events import EventType, PublishedEvent
 from tests.utils.published import T0, organisation, person, place, published_event, tagged_article
 
 P = "idx"
@@ -152,3 +153,23 @@ def test_cursor_round_trips_and_rejects_anything_else() -> None:
     for text in ("", "!!!", "bm9wZQ", "WzFd", "WyJ4IiwxXQ", "WzEuNSwieCJd"):
         with pytest.raises(ValueError, match="not a listing cursor"):
             Cursor.decode(text)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        published_event(tagged_article("a1", entities=[SHOYGU, TEHRAN, organisation("Gazprom")])),
+        published_event(tagged_article("a2", published_at=datetime(2025, 6, 10, 9, 0))),
+        published_event(tagged_article("a3", title="T", url="https://e.example/a3", version=2)),
+        published_event(tagged_article("a4", entities=[SHOYGU]), event_type=EventType.WITHDRAWN),
+    ],
+    ids=["entities", "zone-less", "update", "withdrawn"],
+)
+def test_the_index_stage_view_of_an_event_plans_what_the_whole_event_plans(event: PublishedEvent) -> None:
+    """The index stage decodes only what it keeps (`IndexedEvent`); it must plan the same writes."""
+    view = wire.decode(wire.encode(event), IndexedEvent)
+    whole = wire.decode(wire.encode(event), PublishedEvent)
+    previous = record(version=1)
+
+    assert plan_update(P, view, None) == plan_update(P, whole, None)
+    assert plan_update(P, view, previous) == plan_update(P, whole, previous)
