@@ -39,6 +39,7 @@ SERVICES: Final = ("ingest", "enrich", "publish")
 STARTED_LINE: Final = b'"event":"started"'  # what a service logs (JSON, INFO) once it is reading
 RSS_SAMPLE_S: Final = 0.2  # RSS sampling period, in seconds
 STOP_TIMEOUT_S: Final = 20.0  # SIGTERM, then SIGKILL after this many seconds
+KILL_GRACE_S: Final = 5.0  # longest wait, after kill -9 of a group, for its members to be gone
 MB: Final = 1024 * 1024
 NEWSFLOW_BIN: Final = Path(sys.executable).with_name("newsflow")
 
@@ -191,7 +192,13 @@ class ServiceProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+        # SIGKILL is delivered at once but a member takes a moment to die (the kernel frees its
+        # memory first: a 200 MB worker takes milliseconds), so survivors get a grace period.
+        deadline = time.monotonic() + KILL_GRACE_S
         survivors = group_members(self.process.pid)
+        while survivors and time.monotonic() < deadline:
+            time.sleep(0.02)
+            survivors = group_members(self.process.pid)
         if survivors:
             raise HarnessError(f"{self.label}: processes {survivors} outlived kill -9 of their group")
         _LIVE_GROUPS.discard(self.process.pid)
