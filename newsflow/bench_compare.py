@@ -132,11 +132,17 @@ def _run(command: Sequence[str], console: Console) -> None:
         raise CompareError(f"{' '.join(command)} exited with {done.returncode}")
 
 
-def bench_json(newsflow_bin: Path, quick: bool, console: Console) -> dict[str, Any]:
-    """Run `newsflow bench --json` with that executable; its progress goes to our stderr."""
+def bench_json(newsflow_bin: Path, tree: Path, quick: bool, console: Console) -> dict[str, Any]:
+    """Run `newsflow bench --json` with that executable, in its own tree; progress to our stderr.
+
+    The working directory matters: services started with `python -m` import from it first, so
+    the earlier commit's bench run from this checkout would time this checkout's services.
+    """
     command = [str(newsflow_bin), "bench", "--json", *(["--quick"] if quick else [])]
-    console.log(f"running {' '.join(command)}")
-    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=sys.stderr, check=False)  # noqa: S603
+    console.log(f"running {' '.join(command)} in {tree}")
+    done = subprocess.run(  # noqa: S603
+        command, stdout=subprocess.PIPE, stderr=sys.stderr, check=False, cwd=tree
+    )
     lines = done.stdout.decode().strip().splitlines()
     if done.returncode != 0 or not lines:
         raise CompareError(f"{newsflow_bin} bench exited with {done.returncode}")
@@ -150,8 +156,8 @@ def compare_command(ref: str, *, quick: bool, as_json: bool) -> int:
     err = Console(stderr=True)
     try:
         with checked_out(ref, err) as tree:
-            base = bench_json(tree / ".venv" / "bin" / "newsflow", quick, err)
-        head = bench_json(NEWSFLOW_BIN, quick, err)
+            base = bench_json(tree / ".venv" / "bin" / "newsflow", tree, quick, err)
+        head = bench_json(NEWSFLOW_BIN, REPO_ROOT, quick, err)
     except CompareError as exc:
         err.print(f"[red]newsflow bench-compare failed:[/] {exc}")
         return 1
