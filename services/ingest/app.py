@@ -15,7 +15,8 @@ from shared.runtime.service import Consumer, Runtime, Service
 
 def create_service(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
-    # One set of HTML worker processes for the stream and the API; started with the consumers.
+    # One set of HTML worker processes for the stream and the API; started with the consumers when
+    # configured so, else on the first HTML page.
     html = HtmlWorkers(
         processes=settings.html_workers,
         time_limit_s=settings.html_time_limit_s,
@@ -23,7 +24,8 @@ def create_service(settings: Settings | None = None) -> Service:
     )
 
     async def make_consumers(rt: Runtime) -> Sequence[Consumer]:
-        await html.start()
+        if settings.html_workers_at_start:
+            await html.start()
         stage = IngestStage(rt.client, settings, rt.tracing, html)
         # The shared stream takes any source; each producer's own stream only the sources it holds.
         consumers = [Consumer(streams.INBOUND, streams.INGEST_GROUP, stage)]

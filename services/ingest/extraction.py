@@ -162,7 +162,9 @@ class _Worker:
 class HtmlWorkers:
     """A fixed set of worker processes; `parse` waits for a free one (requests queue up).
 
-    A worker also ends by itself when its socket closes, so a service killed with -9 leaves none.
+    The set starts on the first HTML page unless `start` is called first: a replica fed JSON and
+    text only never pays for the workers (about 190 MB each). A worker also ends by itself when
+    its socket closes, so a service killed with -9 leaves none.
     """
 
     def __init__(self, *, processes: int, time_limit_s: float, memory_limit_bytes: int) -> None:
@@ -170,14 +172,24 @@ class HtmlWorkers:
         self.memory_limit_bytes = memory_limit_bytes
         self.processes = processes
         self._idle: asyncio.Queue[_Worker] | None = None
+        # Pages that arrive together while the set starts wait for one start, not one each.
+        self._starting = asyncio.Lock()
 
     async def _queue(self) -> asyncio.Queue[_Worker]:
-        if self._idle is None:
-            idle: asyncio.Queue[_Worker] = asyncio.Queue()
-            for _ in range(self.processes):
-                idle.put_nowait(await asyncio.to_thread(_Worker.started, self.memory_limit_bytes))
-            self._idle = idle
-        return self._idle
+        if self._idle is not None:
+            return self._idle
+        async with self._starting:
+            if self._idle is None:
+                idle: asyncio.Queue[_Worker] = asyncio.Queue()
+                for _ in range(self.processes):
+                    idle.put_nowait(await asyncio.to_thread(_Worker.started, self.memory_limit_bytes))
+                self._idle = idle
+                log.info("html workers started", processes=self.processes)
+            return self._idle
+
+    @property
+    def started(self) -> bool:
+        return self._idle is not None
 
     async def start(self) -> None:
         """Start the workers now rather than on the first page (each imports trafilatura)."""

@@ -36,6 +36,13 @@ class IngestSettings(ServiceSettings):
         le=64,
         description="Worker processes that extract HTML pages (about 190 MB each, language model included).",
     )
+    html_workers_at_start: bool = Field(
+        False,
+        description=(
+            "Start the HTML workers with the service; by default they start on the first HTML page "
+            "(which then waits a few seconds), so a replica that is never sent HTML never holds them."
+        ),
+    )
     html_time_limit_s: float = Field(
         5.0, gt=0, description="Seconds one HTML page may take to extract before `too_complex`."
     )

@@ -59,3 +59,26 @@ async def test_closing_the_workers_ends_their_processes() -> None:
     assert all(p.poll() is None for p in processes)
     await workers.close()
     assert all(p.poll() is not None for p in processes)
+
+
+def extraction_children() -> list[psutil.Process]:
+    return [
+        child
+        for child in psutil.Process().children()
+        if "services.ingest.extraction" in " ".join(child.cmdline())
+    ]
+
+
+async def test_the_workers_start_on_the_first_page_once_however_many_pages_arrive_together() -> None:
+    before = {child.pid for child in extraction_children()}
+    workers = HtmlWorkers(processes=1, time_limit_s=30.0, memory_limit_bytes=1024 * 2**20)
+    assert not workers.started
+    assert {child.pid for child in extraction_children()} == before  # nothing held before HTML
+    try:
+        results = await asyncio.gather(*(workers.parse(page_job()) for _ in range(3)))
+        assert all(isinstance(result, Draft) for result in results)
+        assert workers.started
+        new = [child for child in extraction_children() if child.pid not in before]
+        assert len(new) == 1
+    finally:
+        await workers.close()
