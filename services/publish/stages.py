@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import httpx
@@ -36,7 +36,6 @@ from shared.logging import get_logger
 from shared.runtime.consumer import (
     Delivery,
     Emit,
-    Op,
     Outcome,
     Output,
     Reject,
@@ -220,11 +219,10 @@ class PublishIndexStage:
             held = newest.get(event.article_id)
             if held is None or event.article_version >= held.article_version:
                 newest[event.article_id] = event
-        ops, reads = await self.index.plan(list(newest.values()))
-        changed = {id(e) for e, o in zip(newest.values(), ops, strict=True) if o}
+        changed_flags, merged, reads = await self.index.plan_batch(list(newest.values()))
+        changed = {id(e) for e, c in zip(newest.values(), changed_flags, strict=True) if c}
         # The batch commits in one transaction, so the whole batch's index writes and every read
-        # they rest on ride on its first Emit, one command per sorted set (see `merge_index_ops`).
-        merged = merge_index_ops(op for planned in ops for op in planned)
+        # they rest on ride on its first Emit, one command per sorted set (see `plan_batch`).
         outcomes: list[Outcome] = []
         for event in events:
             if isinstance(event, Reject):
@@ -234,33 +232,8 @@ class PublishIndexStage:
                 merged, reads = (), []
             else:
                 outcomes.append(Skip("already indexed", article_id=event.article_id))
-        log.debug("listing index planned", events=len(newest), changed=sum(1 for o in ops if o))
+        log.debug("listing index planned", events=len(newest), changed=len(changed))
         return outcomes
-
-
-def merge_index_ops(ops: Iterable[Op]) -> tuple[Op, ...]:
-    """The same writes with every ZADD (and every ZREM) of one key as one command.
-
-    An article is in about 45 sorted sets (all, types, entities, names); a batch of 100 articles
-    sharing entities wrote ~4,500 single-member ZADDs, each a command to encode, send and answer.
-    Each article is planned once per batch and never both added to and
-    removed from one key, so merging by key changes no result. Other commands come first, in order.
-    """
-    kept: list[Op] = []
-    adds: dict[str, dict[str, float]] = {}
-    removes: dict[str, list[str]] = {}
-    for op in ops:
-        if op.method == "zadd":
-            adds.setdefault(op.key, {}).update(op.args[1])
-        elif op.method == "zrem":
-            removes.setdefault(op.key, []).extend(op.args[1:])
-        else:
-            kept.append(op)
-    return (
-        *kept,
-        *(Op(key, "zrem", (key, *members)) for key, members in removes.items()),
-        *(Op(key, "zadd", (key, scores)) for key, scores in adds.items()),
-    )
 
 
 class WebhookStage:
