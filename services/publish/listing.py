@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio.cluster import RedisCluster
 
 from shared import streams
 from shared.events import Entity, EntityType, EventType, PublishedArticle, PublishedEvent, PubStatus
 from shared.logging import get_logger
+from shared.runtime import functions
 from shared.runtime.consumer import (
     MAX_STALE_RETRIES,
     Op,
@@ -72,6 +74,12 @@ FILTER_CHUNK: Final = 100
 SUMMARY_MAX_CHARS: Final = 600
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+def _has_hash_tag(prefix: str) -> bool:
+    """Whether keys starting with `prefix` hash by a tag in it (`a:{listing}`), hence to one slot."""
+    start = prefix.find("{")
+    return start != -1 and prefix.find("}", start + 1) > start + 1
 
 
 def fold_name(name: str) -> str:
@@ -436,6 +444,8 @@ class PublishIndex:
         self._redis = client
         self.prefix = prefix
         self._retention_ms = round(retention_days * MS_PER_DAY) if retention_days is not None else None
+        # Whether every key of the index is in one hash slot, so one function call may write them.
+        self._one_slot = not isinstance(client, RedisCluster) or _has_hash_tag(prefix)
 
     def record_key(self, article_id: str) -> str:
         return RECORD_KEY.format(prefix=self.prefix, article_id=article_id)
@@ -473,40 +483,72 @@ class PublishIndex:
         self, events: Sequence[PublishedEvent | IndexedEvent]
     ) -> tuple[list[bool], tuple[Op, ...], list[Read]]:
         """What `plan` writes, for one commit of the whole batch: whether each event changes the
-        index, and the commands with every ZADD (and every ZREM) of one sorted set as one command.
+        index, and the commands: the expiry first, then every article's record and memberships in
+        one `INDEX_APPLY` call (else one ZREM and one ZADD per sorted set).
 
         An article is in about 45 sorted sets (all, types, entities, names); a batch of 100 articles
         sharing entities wrote ~4,500 single-member ZADDs, each a command to encode, send and answer.
         Each article is planned once per batch and never both added to and removed from one key, and
-        expired articles are never ones being indexed, so merging by key changes no result. Records
-        (SET, GETDEL) come first.
+        expired articles are never ones being indexed, so merging by key changes no result.
         """
         updates, expiry, reads = await self._updates(events)
         kept: list[Op] = []
         removes: dict[str, list[str]] = {}
-        adds: dict[str, dict[str, int]] = {}
-        for update in updates:
-            if update is None:
-                continue
-            record = update.record
-            article_id = record.article_id
-            key = self.record_key(article_id)
-            kept.append(Op(key, "set", (key, record.model_dump_json())))
-            for k in update.remove:
-                removes.setdefault(k, []).append(article_id)
-            for k in update.add:
-                adds.setdefault(k, {})[article_id] = record.listed_ms
         for op in expiry:
             if op.method == "zrem":
                 removes.setdefault(op.key, []).extend(op.args[1:])
             else:
                 kept.append(op)
-        merged = (
-            *kept,
+        merged = (*kept, *(Op(k, "zrem", (k, *members)) for k, members in removes.items()))
+        written = [update for update in updates if update is not None]
+        if written and self._one_slot:
+            merged += (self._apply_op(written),)
+        elif written:
+            merged += self._merged_ops(written)
+        return [update is not None for update in updates], merged, reads
+
+    def _apply_op(self, updates: Sequence[IndexUpdate]) -> Op:
+        """The updates as one `INDEX_APPLY` call: each key named once, articles by key number (a
+        batch's ~4,500 memberships were as many ZADD arguments to encode, here ~100 short strings)."""
+        numbers: dict[str, int] = {}
+
+        def number(key: str) -> str:
+            return str(numbers.setdefault(key, len(numbers) + 1))
+
+        argv: list[str | int] = []
+        for update in updates:
+            record = update.record
+            argv += (
+                number(self.record_key(record.article_id)),
+                record.article_id,
+                record.listed_ms,
+                record.model_dump_json(),
+                ",".join(number(k) for k in update.remove),
+                ",".join(number(k) for k in update.add),
+            )
+        keys = list(numbers)
+        return Op(keys[0], "fcall", (functions.INDEX_APPLY, len(keys), *keys, *argv))
+
+    def _merged_ops(self, updates: Sequence[IndexUpdate]) -> tuple[Op, ...]:
+        """The updates as plain commands, one ZREM and one ZADD per sorted set (a cluster with an
+        index prefix without a hash tag spreads the keys over slots, which one call cannot span)."""
+        records: list[Op] = []
+        removes: dict[str, list[str]] = {}
+        adds: dict[str, dict[str, int]] = {}
+        for update in updates:
+            record = update.record
+            article_id = record.article_id
+            key = self.record_key(article_id)
+            records.append(Op(key, "set", (key, record.model_dump_json())))
+            for k in update.remove:
+                removes.setdefault(k, []).append(article_id)
+            for k in update.add:
+                adds.setdefault(k, {})[article_id] = record.listed_ms
+        return (
+            *records,
             *(Op(k, "zrem", (k, *members)) for k, members in removes.items()),
             *(Op(k, "zadd", (k, scores)) for k, scores in adds.items()),
         )
-        return [update is not None for update in updates], merged, reads
 
     async def _updates(
         self, events: Sequence[PublishedEvent | IndexedEvent]

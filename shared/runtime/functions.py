@@ -49,6 +49,11 @@ GUARDED_XADD: Final = "newsflow_guarded_xadd"
 # article_id, version, latest JSON, one extra value per extra hash, number of field/value items,
 # field/value items. Returns 1 (written) or 0 (stale) per article, in order.
 GUARDED_XADD_MANY: Final = "newsflow_guarded_xadd_many"
+# Publish's listing index (services/publish/listing.py), a batch's writes in one call. KEYS: every
+# record and sorted set written (one hash tag, so one slot). ARGV per article: its record's KEYS
+# index, article id, score, record JSON, then the KEYS indexes of the sorted sets to leave and of
+# those to join, each comma-separated. Returns the number of articles written.
+INDEX_APPLY: Final = "newsflow_index_apply"
 # KEYS: the guard's (versions, latest, published stream, tagged), then due zset, held hash, held
 # versions hash. ARGV: exactly the guard's. Returns -1 when the version read is no longer held
 # (released by another replica, or replaced), else what the guard returns (1 written, 0 stale).
@@ -127,6 +132,18 @@ while at <= #ARGV do
   at = first + nitems
 end
 return out
+"""
+
+_INDEX_APPLY = """
+local n = 0
+for i = 1, #ARGV, 6 do
+  local id, score = ARGV[i + 1], ARGV[i + 2]
+  redis.call('SET', KEYS[tonumber(ARGV[i])], ARGV[i + 3])
+  for k in string.gmatch(ARGV[i + 4], '%d+') do redis.call('ZREM', KEYS[tonumber(k)], id) end
+  for k in string.gmatch(ARGV[i + 5], '%d+') do redis.call('ZADD', KEYS[tonumber(k)], score, id) end
+  n = n + 1
+end
+return n
 """
 
 _RELEASE = """
@@ -424,6 +441,7 @@ _HELPERS = (
 _FUNCTIONS: Final[tuple[tuple[str, str], ...]] = (
     (GUARDED_XADD, "return guarded_xadd(KEYS, ARGV)\n"),
     (GUARDED_XADD_MANY, _GUARD_MANY),
+    (INDEX_APPLY, _INDEX_APPLY),
     (EMBARGO_RELEASE, _RELEASE + "return guarded_xadd(KEYS, ARGV)\n"),
     (DLQ_MOVE_BACK, _MOVE),
     (REGISTRY_WITHDRAW, _WITHDRAW),

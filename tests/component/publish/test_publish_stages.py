@@ -10,6 +10,7 @@ from services.publish.stages import PublishIndexStage, PublishStage, WebhookStag
 from services.publish.webhooks import new_http_client
 from shared import streams, wire
 from shared.events import EventType, PublishedEvent, TaggedEvent
+from shared.runtime import functions
 from shared.runtime.consumer import Emit, Skip
 from shared.runtime.testing import StageResult, commit_stage, delivery, run_stage
 from tests.utils.published import article, place, tagged_article
@@ -54,7 +55,10 @@ async def test_publish_index_stage_returns_its_listing_writes_and_skips_a_redeli
 
     [planned] = (await run_stage(stage, batch)).outcomes
     assert isinstance(planned, Emit)
-    assert planned.ops[0].method == "set"
+    # The record and memberships in one call, naming the record's key (nothing written yet).
+    [apply] = planned.ops
+    assert (apply.method, apply.args[0]) == ("fcall", functions.INDEX_APPLY)
+    assert PublishIndex(redis_client).record_key("a1") in apply.args
     assert await redis_client.dbsize() == 0
 
     await commit_stage(redis_client, stage, batch)
@@ -90,7 +94,7 @@ async def test_webhook_stage_settles_a_delivery_and_parks_one_the_subscriber_ref
     assert len(refused.acked()) == 1
 
 
-async def test_publish_index_stage_writes_one_zadd_per_sorted_set_for_the_whole_batch(
+async def test_publish_index_stage_writes_the_whole_batch_in_one_call_naming_each_key_once(
     redis_client: aioredis.Redis,
 ) -> None:
     stage = PublishIndexStage(redis_client)
@@ -105,9 +109,11 @@ async def test_publish_index_stage_writes_one_zadd_per_sorted_set_for_the_whole_
     first, *others = (await run_stage(stage, batch)).outcomes
     assert isinstance(first, Emit)
     assert all(isinstance(o, Emit) and not o.ops for o in others)
-    zadds = [op for op in first.ops if op.method == "zadd"]
-    assert len({op.key for op in zadds}) == len(zadds)  # one command per sorted set
-    assert [op.method for op in first.ops[:3]] == ["set", "set", "set"]  # the records first
+    [apply] = first.ops
+    assert (apply.method, apply.args[0]) == ("fcall", functions.INDEX_APPLY)
+    keys = apply.args[2 : 2 + apply.args[1]]
+    assert len(set(keys)) == len(keys)  # each record and sorted set named once
+    assert {PublishIndex(redis_client).record_key(f"a{i}") for i in range(3)} <= set(keys)
 
     await commit_stage(redis_client, stage, batch)
     page = await PublishIndex(redis_client).page(ListingQuery(entity="Geneva"))
