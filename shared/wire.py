@@ -46,7 +46,13 @@ def as_text(value: bytes | str) -> str:
 
 def text_fields(raw: dict[bytes, bytes] | dict[str, str]) -> Fields:
     """Decode an entry's field names and values as UTF-8 text (invalid bytes replaced)."""
-    return {as_text(key): as_text(value) for key, value in raw.items()}
+    # Inlined `as_text`: this runs for every field of every entry read.
+    return {
+        (k.decode("utf-8", "replace") if isinstance(k, bytes) else k): (
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+        )
+        for k, v in raw.items()
+    }
 
 
 def decode(fields: Fields, model: type[EnvelopeT]) -> EnvelopeT:

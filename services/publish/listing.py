@@ -270,8 +270,7 @@ def plan_update(
     ninjs = data.ninjs if isinstance(data.ninjs, dict) else data.ninjs.as_dict()
     withdrawn = data.pubstatus is PubStatus.WITHDRAWN or event.event_type is EventType.WITHDRAWN
     entities: Sequence[Entity | _EntityView] = data.enrichment.entities.all()
-    # Copied from a validated event: constructed, not validated again.
-    indexed = tuple(IndexedEntity.model_construct(id=e.id, name=e.name, type=e.type) for e in entities)
+    indexed = tuple(IndexedEntity(id=e.id, name=e.name, type=e.type) for e in entities)
     named = ((i, [e.name, *e.aliases]) for i, e in zip(indexed, entities, strict=True))
     keys = () if withdrawn else memberships(prefix, named, cache)
     record = IndexRecord(
@@ -510,21 +509,17 @@ class PublishIndex:
     def _apply_op(self, updates: Sequence[IndexUpdate]) -> Op:
         """The updates as one `INDEX_APPLY` call: each key named once, articles by key number (a
         batch's ~4,500 memberships were as many ZADD arguments to encode, here ~100 short strings)."""
-        numbers: dict[str, int] = {}
-
-        def number(key: str) -> str:
-            return str(numbers.setdefault(key, len(numbers) + 1))
-
+        numbers: dict[str, str] = {}  # key -> its KEYS index, as text
         argv: list[str | int] = []
         for update in updates:
             record = update.record
             argv += (
-                number(self.record_key(record.article_id)),
+                numbers.setdefault(self.record_key(record.article_id), str(len(numbers) + 1)),
                 record.article_id,
                 record.listed_ms,
                 record.model_dump_json(),
-                ",".join(number(k) for k in update.remove),
-                ",".join(number(k) for k in update.add),
+                ",".join([numbers.setdefault(k, str(len(numbers) + 1)) for k in update.remove]),
+                ",".join([numbers.setdefault(k, str(len(numbers) + 1)) for k in update.add]),
             )
         keys = list(numbers)
         return Op(keys[0], "fcall", (functions.INDEX_APPLY, len(keys), *keys, *argv))
