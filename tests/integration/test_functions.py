@@ -136,7 +136,7 @@ def test_the_batch_guard_writes_each_newer_version_once_in_order(redis_url: str)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     versions, latest, stream, tagged = "t:versions", "t:latest", "t:published", "t:tagged"
     try:
-        client.hset(versions, "old", 5)
+        client.hset(versions, "old", "5")
         keys = [versions, latest, stream, tagged]
         trim = ["MAXLEN", "~", "1000"]
         articles = [
@@ -149,10 +149,11 @@ def test_the_batch_guard_writes_each_newer_version_once_in_order(redis_url: str)
         for article_id, version, doc, extra, items in articles:
             argv += [article_id, version, doc, extra, len(items), *items]
 
-        written = client.fcall(functions.GUARDED_XADD_MANY, len(keys), *keys, *argv)
+        written: list[int] = client.fcall(functions.GUARDED_XADD_MANY, len(keys), *keys, *argv)  # type: ignore[assignment]
 
         assert written == [1, 0, 0, 1]
-        assert [fields for _, fields in client.xrange(stream)] == [
+        entries: list[tuple[str, dict[str, str]]] = client.xrange(stream)  # type: ignore[assignment]
+        assert [fields for _, fields in entries] == [
             {"event": "a1"},
             {"event": "a2", "extra": "x"},
         ]
