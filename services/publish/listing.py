@@ -574,6 +574,8 @@ class PublishIndex:
         return updates, expiry, reads
 
     async def _get_all(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not isinstance(self._redis, RedisCluster):
+            return list(await self._redis.mget(keys)) if keys else []  # one command, not one per key
         # One GET per key, not MGET: redis-py refuses multi-key commands in a cluster pipeline.
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in keys:

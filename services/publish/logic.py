@@ -246,7 +246,7 @@ def to_ninjs(
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Concept:
     name: str
     rel: str | None = None
@@ -255,7 +255,7 @@ class _Concept:
     geojson: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Link:
     name: str
     rel: str
@@ -263,7 +263,7 @@ class _Link:
     title: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Doc:
     uri: str
     article_version: str
