@@ -33,7 +33,7 @@ from services.publish.webhooks import (
     webhook_dead_letter,
 )
 from shared import streams, wire
-from shared.events import PublishedEvent
+from shared.events import PublishedEvent, TaggedEvent
 from shared.logging import get_logger
 from shared.runtime.consumer import (
     Delivery,
@@ -146,6 +146,13 @@ class PublishStage:
                 )
                 continue
             if is_held(article, now):
+                # The release decodes the held event in full: one it could not read is refused
+                # here, as the view reads less of it (embargoes are few; this costs nothing).
+                try:
+                    wire.decode(delivery.fields, TaggedEvent)
+                except wire.WireError as exc:
+                    outcomes.append(Reject(str(exc), "invalid_event", article_id=event.article_id))
+                    continue
                 held[event.article_id] = article.version
                 outcomes.append(
                     Emit(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import orjson
 import redis.asyncio as aioredis
 
 from services.publish.listing import ListingQuery, PublishIndex
@@ -11,7 +14,7 @@ from services.publish.webhooks import new_http_client
 from shared import streams, wire
 from shared.events import EventType, PublishedEvent, TaggedEvent
 from shared.runtime import functions
-from shared.runtime.consumer import Emit, Skip
+from shared.runtime.consumer import Emit, Reject, Skip
 from shared.runtime.testing import StageResult, commit_stage, delivery, run_stage
 from tests.utils.published import article, place, tagged_article
 from tests.utils.webhooks import SECRET, Receiver, always, subscriber
@@ -118,3 +121,50 @@ async def test_publish_index_stage_writes_the_whole_batch_in_one_call_naming_eac
     await commit_stage(redis_client, stage, batch)
     page = await PublishIndex(redis_client).page(ListingQuery(entity="Geneva"))
     assert sorted(r.article_id for r in page.records) == ["a0", "a1", "a2"]
+
+
+def _with_mention_note(fields: dict[str, str]) -> dict[str, str]:
+    """The event with a key the models do not know inside one mention (ignored by the view)."""
+    doc = orjson.loads(fields[streams.FIELD_EVENT])
+    doc["data"]["entities"]["places"][0]["mentions"][0]["note"] = "kept as written"
+    return {**fields, streams.FIELD_EVENT: orjson.dumps(doc).decode()}
+
+
+async def test_publish_stage_passes_the_enrichment_on_as_enrich_wrote_it(
+    redis_client: aioredis.Redis,
+) -> None:
+    tagged = tagged_event("a1")
+    tagged.data = tagged_article("a1", entities=[place("Geneva")])
+    fields = _with_mention_note(wire.encode(tagged))
+
+    result = await run_stage(
+        PublishStage(redis_client, PublishSettings()), [delivery(fields, stream=streams.TAGGED)]
+    )
+
+    [emit] = result.outcomes
+    assert isinstance(emit, Emit)
+    [output] = emit.outputs
+    written = orjson.loads(output.fields[streams.FIELD_EVENT])
+    sent = orjson.loads(fields[streams.FIELD_EVENT])
+    assert written["data"]["enrichment"]["entities"] == sent["data"]["entities"]
+    assert written["data"]["ninjs"]["places"][0]["name"] == "Geneva"
+
+
+async def test_publish_stage_refuses_to_hold_an_event_the_embargo_release_could_not_read(
+    redis_client: aioredis.Redis,
+) -> None:
+    tagged = tagged_event("a1")
+    tagged.data = tagged_article("a1", entities=[place("Geneva")])
+    tagged.data.article.embargoed_until = datetime.now(UTC) + timedelta(hours=1)
+    fields = _with_mention_note(wire.encode(tagged))
+
+    result = await run_stage(
+        PublishStage(redis_client, PublishSettings()), [delivery(fields, stream=streams.TAGGED)]
+    )
+
+    [rejected] = result.outcomes
+    assert isinstance(rejected, Reject)
+    assert (rejected.code, rejected.article_id) == ("invalid_event", "a1")
+    assert "note" in rejected.reason
+    [letter] = result.dead_letters()
+    assert letter["code"] == "invalid_event"
