@@ -10,14 +10,18 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from services.publish.tagged import TaggedView
 from shared.events import Changes, EventType, RelatedLink, TaggedArticle, TaggedEvent
+
+# The previously published version (stored, decoded in full) or the one being published (the view).
+Shown = TaggedArticle | TaggedView
 
 
 def _link_key(link: RelatedLink) -> tuple[str, str, str]:
     return (link.kind.value, link.article_id or link.url or "", link.title)
 
 
-def changes_between(previous: TaggedArticle, current: TaggedArticle) -> Changes:
+def changes_between(previous: Shown, current: Shown) -> Changes:
     before, after = previous.article, current.article
     old_ids = {e.id for e in previous.entities.all()}
     new_ids = {e.id for e in current.entities.all()}
@@ -32,9 +36,7 @@ def changes_between(previous: TaggedArticle, current: TaggedArticle) -> Changes:
     )
 
 
-def update_changes(
-    event_type: EventType, previous: TaggedArticle | None, current: TaggedArticle
-) -> Changes | None:
+def update_changes(event_type: EventType, previous: Shown | None, current: Shown) -> Changes | None:
     """The summary for an update whose previous version publish still has; None otherwise."""
     if event_type is not EventType.UPDATED or previous is None:
         return None

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio.cluster import RedisCluster
 
 from shared import streams
 from shared.events import Entity, EntityType, EventType, PublishedArticle, PublishedEvent, PubStatus
 from shared.logging import get_logger
+from shared.runtime import functions
 from shared.runtime.consumer import (
     MAX_STALE_RETRIES,
     Op,
@@ -72,6 +74,12 @@ FILTER_CHUNK: Final = 100
 SUMMARY_MAX_CHARS: Final = 600
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+def _has_hash_tag(prefix: str) -> bool:
+    """Whether keys starting with `prefix` hash by a tag in it (`a:{listing}`), hence to one slot."""
+    start = prefix.find("{")
+    return start != -1 and prefix.find("}", start + 1) > start + 1
 
 
 def fold_name(name: str) -> str:
@@ -211,24 +219,51 @@ class IndexUpdate:
     add: tuple[str, ...]  # sorted sets to put it in (or re-score it in), score `record.listed_ms`
 
 
-def memberships(prefix: str, entities: Iterable[tuple[IndexedEntity, Sequence[str]]]) -> tuple[str, ...]:
+# (entity type, entity id, names and aliases) -> that entity's sorted sets. One per batch: the
+# articles of a batch share most of their entities, and folding names and formatting keys was a
+# third of planning (~45 keys per article).
+KeyCache = dict[tuple[str, str, tuple[str, ...]], tuple[str, ...]]
+
+
+def _entity_keys(prefix: str, kind: str, entity_id: str, names: Sequence[str]) -> tuple[str, ...]:
+    keys = [
+        TYPE_KEY.format(prefix=prefix, type=kind),
+        ENTITY_KEY.format(prefix=prefix, entity_id=entity_id),
+        TYPED_ENTITY_KEY.format(prefix=prefix, type=kind, entity_id=entity_id),
+    ]
+    for name in {fold_name(n) for n in names} - {""}:
+        keys.append(NAME_KEY.format(prefix=prefix, name=name))
+        keys.append(TYPED_NAME_KEY.format(prefix=prefix, type=kind, name=name))
+    return tuple(keys)
+
+
+def memberships(
+    prefix: str,
+    entities: Iterable[tuple[IndexedEntity, Sequence[str]]],
+    cache: KeyCache | None = None,
+) -> tuple[str, ...]:
     """Every sorted set an article with these (entity, names and aliases) belongs in, sorted."""
+    cache = {} if cache is None else cache
     keys = {ALL_KEY.format(prefix=prefix)}
     for entity, names in entities:
         kind = entity.type.value
-        keys.add(TYPE_KEY.format(prefix=prefix, type=kind))
-        keys.add(ENTITY_KEY.format(prefix=prefix, entity_id=entity.id))
-        keys.add(TYPED_ENTITY_KEY.format(prefix=prefix, type=kind, entity_id=entity.id))
-        for name in {fold_name(n) for n in names} - {""}:
-            keys.add(NAME_KEY.format(prefix=prefix, name=name))
-            keys.add(TYPED_NAME_KEY.format(prefix=prefix, type=kind, name=name))
+        memo = (kind, entity.id, tuple(names))
+        found = cache.get(memo)
+        if found is None:
+            found = cache[memo] = _entity_keys(prefix, kind, entity.id, names)
+        keys.update(found)
     return tuple(sorted(keys))
 
 
 def plan_update(
-    prefix: str, event: PublishedEvent | IndexedEvent, previous: IndexRecord | None
+    prefix: str,
+    event: PublishedEvent | IndexedEvent,
+    previous: IndexRecord | None,
+    cache: KeyCache | None = None,
 ) -> IndexUpdate | None:
-    """What indexing `event` changes, or None when the index already has this or a later version."""
+    """What indexing `event` changes, or None when the index already has this or a later version.
+
+    `cache` may be shared by the events of one batch (see `KeyCache`)."""
     if previous is not None and event.article_version <= previous.version:
         return None
     data = event.data
@@ -237,7 +272,7 @@ def plan_update(
     entities: Sequence[Entity | _EntityView] = data.enrichment.entities.all()
     indexed = tuple(IndexedEntity(id=e.id, name=e.name, type=e.type) for e in entities)
     named = ((i, [e.name, *e.aliases]) for i, e in zip(indexed, entities, strict=True))
-    keys = () if withdrawn else memberships(prefix, named)
+    keys = () if withdrawn else memberships(prefix, named, cache)
     record = IndexRecord(
         article_id=event.article_id,
         version=event.article_version,
@@ -408,6 +443,8 @@ class PublishIndex:
         self._redis = client
         self.prefix = prefix
         self._retention_ms = round(retention_days * MS_PER_DAY) if retention_days is not None else None
+        # Whether every key of the index is in one hash slot, so one function call may write them.
+        self._one_slot = not isinstance(client, RedisCluster) or _has_hash_tag(prefix)
 
     def record_key(self, article_id: str) -> str:
         return RECORD_KEY.format(prefix=self.prefix, article_id=article_id)
@@ -434,31 +471,111 @@ class PublishIndex:
         runner WATCHes, so a replica indexing one of the same articles makes us plan again
         instead of leaving stale memberships.
         """
+        updates, expiry, reads = await self._updates(events)
+        ops = [self._ops(update) if update is not None else [] for update in updates]
+        if expiry:
+            # On the first event that writes anything: the runner commits all of them together.
+            next(planned for planned in ops if planned).extend(expiry)
+        return ops, reads
+
+    async def plan_batch(
+        self, events: Sequence[PublishedEvent | IndexedEvent]
+    ) -> tuple[list[bool], tuple[Op, ...], list[Read]]:
+        """What `plan` writes, for one commit of the whole batch: whether each event changes the
+        index, and the commands: the expiry first, then every article's record and memberships in
+        one `INDEX_APPLY` call (else one ZREM and one ZADD per sorted set).
+
+        An article is in about 45 sorted sets (all, types, entities, names); a batch of 100 articles
+        sharing entities wrote ~4,500 single-member ZADDs, each a command to encode, send and answer.
+        Each article is planned once per batch and never both added to and removed from one key, and
+        expired articles are never ones being indexed, so merging by key changes no result.
+        """
+        updates, expiry, reads = await self._updates(events)
+        kept: list[Op] = []
+        removes: dict[str, list[str]] = {}
+        for op in expiry:
+            if op.method == "zrem":
+                removes.setdefault(op.key, []).extend(op.args[1:])
+            else:
+                kept.append(op)
+        merged = (*kept, *(Op(k, "zrem", (k, *members)) for k, members in removes.items()))
+        written = [update for update in updates if update is not None]
+        if written and self._one_slot:
+            merged += (self._apply_op(written),)
+        elif written:
+            merged += self._merged_ops(written)
+        return [update is not None for update in updates], merged, reads
+
+    def _apply_op(self, updates: Sequence[IndexUpdate]) -> Op:
+        """The updates as one `INDEX_APPLY` call: each key named once, articles by key number (a
+        batch's ~4,500 memberships were as many ZADD arguments to encode, here ~100 short strings)."""
+        numbers: dict[str, str] = {}  # key -> its KEYS index, as text
+        argv: list[str | int] = []
+        for update in updates:
+            record = update.record
+            argv += (
+                numbers.setdefault(self.record_key(record.article_id), str(len(numbers) + 1)),
+                record.article_id,
+                record.listed_ms,
+                record.model_dump_json(),
+                ",".join([numbers.setdefault(k, str(len(numbers) + 1)) for k in update.remove]),
+                ",".join([numbers.setdefault(k, str(len(numbers) + 1)) for k in update.add]),
+            )
+        keys = list(numbers)
+        return Op(keys[0], "fcall", (functions.INDEX_APPLY, len(keys), *keys, *argv))
+
+    def _merged_ops(self, updates: Sequence[IndexUpdate]) -> tuple[Op, ...]:
+        """The updates as plain commands, one ZREM and one ZADD per sorted set (a cluster with an
+        index prefix without a hash tag spreads the keys over slots, which one call cannot span)."""
+        records: list[Op] = []
+        removes: dict[str, list[str]] = {}
+        adds: dict[str, dict[str, int]] = {}
+        for update in updates:
+            record = update.record
+            article_id = record.article_id
+            key = self.record_key(article_id)
+            records.append(Op(key, "set", (key, record.model_dump_json())))
+            for k in update.remove:
+                removes.setdefault(k, []).append(article_id)
+            for k in update.add:
+                adds.setdefault(k, {})[article_id] = record.listed_ms
+        return (
+            *records,
+            *(Op(k, "zrem", (k, *members)) for k, members in removes.items()),
+            *(Op(k, "zadd", (k, scores)) for k, scores in adds.items()),
+        )
+
+    async def _updates(
+        self, events: Sequence[PublishedEvent | IndexedEvent]
+    ) -> tuple[list[IndexUpdate | None], list[Op], list[Read]]:
+        """Each event's update (None when it changes nothing), the expiry ops, and the reads."""
         ids = [e.article_id for e in events]
         if len(set(ids)) != len(ids):
             raise ValueError("plan takes at most one event per article")
         if not events:
-            return [], []
+            return [], [], []
         keys = [self.record_key(i) for i in ids]
         stored = await self._get_all(keys)
-        ops: list[list[Op]] = []
+        updates: list[IndexUpdate | None] = []
         newest: int | None = None
+        cache: KeyCache = {}
         for event, raw in zip(events, stored, strict=True):
             previous = IndexRecord.model_validate_json(raw) if raw is not None else None
-            update = plan_update(self.prefix, event, previous)
-            ops.append(self._ops(update) if update is not None else [])
+            update = plan_update(self.prefix, event, previous, cache)
+            updates.append(update)
             if update is not None and update.add:
                 listed = update.record.listed_ms
                 newest = listed if newest is None else max(newest, listed)
         reads = [Read(key, "get", (key,), raw) for key, raw in zip(keys, stored, strict=True)]
+        expiry: list[Op] = []
         if newest is not None and self._retention_ms is not None:
             expiry, expiry_reads = await self._expire(newest - self._retention_ms, set(ids), len(events))
-            # On the first event that writes anything: the runner commits all of them together.
-            next(planned for planned in ops if planned).extend(expiry)
             reads += expiry_reads
-        return ops, reads
+        return updates, expiry, reads
 
     async def _get_all(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not isinstance(self._redis, RedisCluster):
+            return list(await self._redis.mget(keys)) if keys else []  # one command, not one per key
         # One GET per key, not MGET: redis-py refuses multi-key commands in a cluster pipeline.
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in keys:

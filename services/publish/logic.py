@@ -21,15 +21,21 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote, urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from services.publish import ninjs as n
 from services.publish.changes import update_changes
+from services.publish.tagged import EntityView, TaggedEventView, TaggedView
+from shared import wire
 from shared.events import (
+    SCHEMA_VERSION,
     Changes,
     Enrichment,
     Entity,
@@ -41,6 +47,7 @@ from shared.events import (
     RelatedKind,
     TaggedArticle,
     TaggedEvent,
+    new_event_id,
 )
 
 NinjsVersion = Literal["2.2", "3.1"]
@@ -141,8 +148,86 @@ def published_event(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A published event as stream fields, with what the stage logs and checks of it."""
+
+    fields: wire.Fields
+    ninjs: dict[str, Any]
+    event_type: EventType
+
+
+# The entities of an event that has none (the model's default), as the model writes them.
+_NO_ENTITIES: dict[str, list[Any]] = {"people": [], "organisations": [], "places": [], "other": []}
+
+
+def published_fields(
+    event: TaggedEventView,
+    tagged_json: Mapping[str, Any],
+    event_type: EventType,
+    *,
+    base_url: str,
+    published_at: datetime,
+    previous: TaggedArticle | TaggedView | None,
+    traceparent: str | None,
+) -> Published:
+    """The event `published_event` makes, written straight to JSON: the same document, in the
+    same key order, with the enrichment as enrich wrote it in `tagged_json` (the event as read)
+    instead of decoded into models and encoded again."""
+    tagged = event.data
+    article = tagged.article
+    data = tagged_json["data"]
+    changes = update_changes(event_type, previous, tagged)
+    ninjs = to_ninjs(tagged, ninjs_version="2.2", base_url=base_url)
+    event_id = new_event_id()
+    document = {
+        "event_id": event_id,
+        "event_type": event_type.value,
+        "schema_version": SCHEMA_VERSION,
+        "occurred_at": datetime.now(UTC),
+        "article_id": event.article_id,
+        "article_version": event.article_version,
+        "correlation_id": event.correlation_id,
+        "traceparent": traceparent,
+        "data": {
+            "article_id": article.article_id,
+            "version": article.version,
+            "pubstatus": article.pubstatus.value,
+            "title": article.title,
+            "url": article.url,
+            "article_published_at": article.published_at,
+            "article_published_at_has_timezone": article.published_at_has_timezone,
+            "ninjs": ninjs,
+            "enrichment": {
+                "entities": data.get("entities", _NO_ENTITIES),
+                "related": data.get("related", []),
+                "tagger": tagged.tagger,
+                "same_story_as": data.get("same_story_as"),
+                "story_id": tagged.story_id,
+            },
+            "published_at": published_at,
+            "urgency": article.urgency,
+            "embargoed_until": article.embargoed_until,
+            "changes": changes.model_dump(mode="json") if changes is not None else None,
+        },
+    }
+    # OPT_UTC_Z: UTC as "Z", the way the models write dates.
+    body = orjson.dumps(document, option=orjson.OPT_UTC_Z).decode()
+    fields = wire.fields_of(
+        event_type=event_type.value,
+        event_id=event_id,
+        schema_version=SCHEMA_VERSION,
+        article_id=event.article_id,
+        article_version=event.article_version,
+        correlation_id=event.correlation_id,
+        traceparent=traceparent,
+        body=body,
+    )
+    return Published(fields, ninjs, event_type)
+
+
 def to_ninjs(
-    tagged: TaggedArticle,
+    tagged: TaggedArticle | TaggedView,
     *,
     ninjs_version: NinjsVersion = "2.2",
     base_url: str,
@@ -161,7 +246,7 @@ def to_ninjs(
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Concept:
     name: str
     rel: str | None = None
@@ -170,7 +255,7 @@ class _Concept:
     geojson: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Link:
     name: str
     rel: str
@@ -178,7 +263,7 @@ class _Link:
     title: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Doc:
     uri: str
     article_version: str
@@ -205,7 +290,7 @@ class _Doc:
     correction: str | None = None
 
 
-def _neutral(tagged: TaggedArticle, *, base_url: str, pubstatus: PubStatus) -> _Doc:
+def _neutral(tagged: TaggedArticle | TaggedView, *, base_url: str, pubstatus: PubStatus) -> _Doc:
     article = tagged.article
     uri = article_uri(base_url, article.article_id)
     usable = pubstatus is PubStatus.USABLE
@@ -290,7 +375,7 @@ def _date_time(value: datetime, *, zone_known: bool = True, utc_as_z: bool = Tru
     return text.removesuffix("+00:00") + "Z" if not offset and utc_as_z else text
 
 
-def _entity_uri(entity: Entity) -> str | None:
+def _entity_uri(entity: Entity | EntityView) -> str | None:
     if entity.entity_uri:
         return entity.entity_uri  # the registry's: one URI per entity across articles
     ids = entity.identifiers
@@ -304,7 +389,7 @@ def _entity_uri(entity: Entity) -> str | None:
     return None
 
 
-def _entity_concept(entity: Entity, *, with_point: bool = False) -> _Concept:
+def _entity_concept(entity: Entity | EntityView, *, with_point: bool = False) -> _Concept:
     ids = entity.identifiers
     point = None
     lat, lon = ids.latitude, ids.longitude
@@ -332,7 +417,7 @@ def _subjects(subjects: list[str]) -> list[_Concept]:
     return [_Concept(name=s) for s in names]
 
 
-def _associations(tagged: TaggedArticle, *, base_url: str, own_uri: str) -> list[_Link]:
+def _associations(tagged: TaggedArticle | TaggedView, *, base_url: str, own_uri: str) -> list[_Link]:
     links: list[_Link] = []
     seen = {own_uri}
     counts = {RelatedKind.ARTICLE: 0, RelatedKind.INLINE: 0}
@@ -411,6 +496,8 @@ _NAMES: dict[NinjsVersion, dict[str, str]] = {"2.2": {}, "3.1": _NAMES_3}
 
 def _obj(names: dict[str, str], **fields: Any) -> dict[str, Any]:
     """A ninjs object from 2.x-named fields: renamed for the version, absent (None) ones left out."""
+    if not names:  # 2.x, the spelling of every published document: nothing to rename
+        return {key: value for key, value in fields.items() if value is not None}
     return {names.get(key, key): value for key, value in fields.items() if value is not None}
 
 

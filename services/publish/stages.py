@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter
 
-from services.publish.changes import previously_shown
+from services.publish.changes import Shown, previously_shown
 from services.publish.embargo import held_versions_of, hold_writes, is_held, lift_writes
 from services.publish.listing import INDEX_PREFIX, IndexedEvent, PublishIndex
-from services.publish.logic import event_type_for, published_event
+from services.publish.logic import event_type_for, published_fields
 from services.publish.ninjs import schema_problem
 from services.publish.settings import PublishSettings
+from services.publish.tagged import TaggedEventView
 from services.publish.webhooks import (
     Deliverer,
     DeliveryResult,
@@ -31,12 +33,11 @@ from services.publish.webhooks import (
     webhook_dead_letter,
 )
 from shared import streams, wire
-from shared.events import PublishedEvent, TaggedArticle, TaggedEvent
+from shared.events import PublishedEvent, TaggedEvent
 from shared.logging import get_logger
 from shared.runtime.consumer import (
     Delivery,
     Emit,
-    Op,
     Outcome,
     Output,
     Reject,
@@ -67,16 +68,20 @@ class NinjsCheck:
 
     def __call__(self, event: PublishedEvent) -> str | None:
         """The problem of the event's document when it is one of the sample, else None."""
+        return self.document(event.data.ninjs, article_id=event.article_id, version=event.article_version)
+
+    def document(self, ninjs: dict[str, Any], *, article_id: str, version: int) -> str | None:
+        """The same check, of a document given with the article it belongs to."""
         self.seen += 1
         if not self.every or self.seen % self.every:
             return None
-        problem = schema_problem(event.data.ninjs, "2.2")
+        problem = schema_problem(ninjs, "2.2")
         if problem is not None:
             self.invalid.inc()
             log.error(
                 "published ninjs document failed the sampled check",
-                article_id=event.article_id,
-                article_version=event.article_version,
+                article_id=article_id,
+                article_version=version,
                 problem=problem,
             )
         return problem
@@ -98,11 +103,11 @@ class PublishStage:
         self.check = NinjsCheck(settings.ninjs_check_every, registry)
 
     async def process(self, batch: Sequence[Delivery]) -> Sequence[Outcome]:
-        events = decode_events(batch, TaggedEvent)
-        ids = sorted({e.article_id for e in events if not isinstance(e, Reject)})
+        decoded = [_decode_tagged(delivery) for delivery in batch]
+        ids = sorted({e[0].article_id for e in decoded if not isinstance(e, Reject)})
         published: dict[str, int] = {}
         held: dict[str, int] = {}
-        shown: dict[str, TaggedArticle] = {}
+        shown: dict[str, Shown] = {}
         if ids:
             pipe = self.client.pipeline(transaction=False)
             pipe.hmget(streams.PUBLISH_VERSIONS, ids)
@@ -111,14 +116,15 @@ class PublishStage:
             stored, stored_held, stored_tagged = await pipe.execute()
             published = {i: int(v) for i, v in zip(ids, stored, strict=True) if v is not None}
             held = held_versions_of(ids, stored_held)
-            shown = previously_shown(ids, stored_tagged)
+            shown = dict(previously_shown(ids, stored_tagged))
 
         now = datetime.now(UTC)
         outcomes: list[Outcome] = []
-        for delivery, event in zip(batch, events, strict=True):
-            if isinstance(event, Reject):
-                outcomes.append(event)
+        for delivery, item in zip(batch, decoded, strict=True):
+            if isinstance(item, Reject):
+                outcomes.append(item)
                 continue
+            event, tagged_json = item
             article = event.data.article
             previous = published.get(event.article_id)
             event_type = event_type_for(previous, article)
@@ -140,6 +146,13 @@ class PublishStage:
                 )
                 continue
             if is_held(article, now):
+                # The release decodes the held event in full: one it could not read is refused
+                # here, as the view reads less of it (embargoes are few; this costs nothing).
+                try:
+                    wire.decode(delivery.fields, TaggedEvent)
+                except wire.WireError as exc:
+                    outcomes.append(Reject(str(exc), "invalid_event", article_id=event.article_id))
+                    continue
                 held[event.article_id] = article.version
                 outcomes.append(
                     Emit(
@@ -159,16 +172,17 @@ class PublishStage:
             with self.tracing.span(
                 "publish", parent=event.traceparent, attributes={"article_id": event.article_id}
             ) as span:
-                out = published_event(
+                out = published_fields(
                     event,
+                    tagged_json,
                     event_type,
                     base_url=self.settings.public_base_url,
                     published_at=now,
                     previous=shown.get(event.article_id),
                     traceparent=span.traceparent,
                 )
-            self.check(out)
-            fields = wire.encode(out)
+            self.check.document(out.ninjs, article_id=event.article_id, version=event.article_version)
+            fields = out.fields
             published[event.article_id] = article.version  # later entries in this batch see it
             shown[event.article_id] = event.data
             guard = VersionGuard(
@@ -192,13 +206,21 @@ class PublishStage:
             )
             log.info(
                 "published",
-                article_id=out.article_id,
-                article_version=out.article_version,
-                correlation_id=out.correlation_id,
+                article_id=event.article_id,
+                article_version=event.article_version,
+                correlation_id=event.correlation_id,
                 trace_id=span.trace_id,
                 event_type=out.event_type.value,
             )
         return outcomes
+
+
+def _decode_tagged(delivery: Delivery) -> tuple[TaggedEventView, dict[str, Any]] | Reject:
+    """The delivery's tagged event as publish reads it, with its JSON, or why it is not one."""
+    try:
+        return wire.decode_with_json(delivery.fields, TaggedEventView)
+    except wire.WireError as exc:
+        return Reject(str(exc), "invalid_event")
 
 
 class PublishIndexStage:
@@ -220,11 +242,10 @@ class PublishIndexStage:
             held = newest.get(event.article_id)
             if held is None or event.article_version >= held.article_version:
                 newest[event.article_id] = event
-        ops, reads = await self.index.plan(list(newest.values()))
-        changed = {id(e) for e, o in zip(newest.values(), ops, strict=True) if o}
+        changed_flags, merged, reads = await self.index.plan_batch(list(newest.values()))
+        changed = {id(e) for e, c in zip(newest.values(), changed_flags, strict=True) if c}
         # The batch commits in one transaction, so the whole batch's index writes and every read
-        # they rest on ride on its first Emit, one command per sorted set (see `merge_index_ops`).
-        merged = merge_index_ops(op for planned in ops for op in planned)
+        # they rest on ride on its first Emit, one command per sorted set (see `plan_batch`).
         outcomes: list[Outcome] = []
         for event in events:
             if isinstance(event, Reject):
@@ -234,33 +255,8 @@ class PublishIndexStage:
                 merged, reads = (), []
             else:
                 outcomes.append(Skip("already indexed", article_id=event.article_id))
-        log.debug("listing index planned", events=len(newest), changed=sum(1 for o in ops if o))
+        log.debug("listing index planned", events=len(newest), changed=len(changed))
         return outcomes
-
-
-def merge_index_ops(ops: Iterable[Op]) -> tuple[Op, ...]:
-    """The same writes with every ZADD (and every ZREM) of one key as one command.
-
-    An article is in about 45 sorted sets (all, types, entities, names); a batch of 100 articles
-    sharing entities wrote ~4,500 single-member ZADDs, each a command to encode, send and answer.
-    Each article is planned once per batch and never both added to and
-    removed from one key, so merging by key changes no result. Other commands come first, in order.
-    """
-    kept: list[Op] = []
-    adds: dict[str, dict[str, float]] = {}
-    removes: dict[str, list[str]] = {}
-    for op in ops:
-        if op.method == "zadd":
-            adds.setdefault(op.key, {}).update(op.args[1])
-        elif op.method == "zrem":
-            removes.setdefault(op.key, []).extend(op.args[1:])
-        else:
-            kept.append(op)
-    return (
-        *kept,
-        *(Op(key, "zrem", (key, *members)) for key, members in removes.items()),
-        *(Op(key, "zadd", (key, scores)) for key, scores in adds.items()),
-    )
 
 
 class WebhookStage:

@@ -66,8 +66,8 @@ class Output:
 class VersionGuard:
     """Write the outputs only if `version` is newer than the one stored for `article_id`.
 
-    Checked and written inside Redis (`functions.GUARDED_XADD`, in the same transaction), so two consumers
-    racing on a redelivered entry cannot both publish it.
+    Checked and written inside Redis (`functions.GUARDED_XADD_MANY`, one call for the batch, in the
+    same transaction), so two consumers racing on a redelivered entry cannot both publish it.
     """
 
     versions_key: str
@@ -301,10 +301,14 @@ class Writes:
                     # Once WATCH is in place any change to these keys aborts the EXEC below, so the
                     # values can be checked on another connection, all in one round trip (on the
                     # watching connection each command would be a round trip of its own).
-                    async with client.pipeline(transaction=False) as check:
-                        for read in reads:
-                            getattr(check, read.method)(*read.args)
-                        current = await check.execute()
+                    if not isinstance(client, RedisCluster) and all(r.method == "get" for r in reads):
+                        # Plain GETs (the indexes' records): one MGET on one Redis.
+                        current = await client.mget([r.args[0] for r in reads])
+                    else:
+                        async with client.pipeline(transaction=False) as check:
+                            for read in reads:
+                                getattr(check, read.method)(*read.args)
+                            current = await check.execute()
                     for read, value in zip(reads, current, strict=True):
                         if value != read.value:
                             raise StaleReadError(read.key)
@@ -432,9 +436,11 @@ class StageRunner:
         # Emit.hset values of the whole batch, one HSET per hash (ingest's ledger: one command per
         # batch, not per article); a field set twice keeps its later value, as two HSETs would.
         hsets: dict[str, dict[str, str]] = {}
+        # Guarded outputs by (keys of the guard): one FCALL per group for the whole batch.
+        guarded: dict[tuple[str, ...], list[Any]] = {}
         for delivery, outcome in report.outcomes:
             if isinstance(outcome, Emit):
-                self._queue_emit(writes, outcome, now_ms)
+                self._queue_emit(writes, outcome, now_ms, guarded)
                 for key, hash_field, value in outcome.hset:
                     hsets.setdefault(key, {})[hash_field] = value
                 acks.append(delivery.entry_id)
@@ -453,6 +459,11 @@ class StageRunner:
                 report.dead_lettered += 1
             else:
                 report.retried += 1
+        for keys, args in guarded.items():
+            trim = retention_for(self.retention, keys[2]).lua_args(now_ms)
+            writes.add(
+                keys[2], "fcall", functions.GUARDED_XADD_MANY, len(keys), *keys, len(trim), *trim, *args
+            )
         for key, mapping in hsets.items():
             writes.add(key, "hset", key, mapping=mapping)
         if acks:
@@ -474,28 +485,30 @@ class StageRunner:
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, OOM_RETRY_CAP_S)
 
-    def _queue_emit(self, writes: Writes, outcome: Emit, now_ms: int) -> None:
+    def _queue_emit(
+        self, writes: Writes, outcome: Emit, now_ms: int, guarded: dict[tuple[str, ...], list[Any]]
+    ) -> None:
         guard = outcome.guard
         for output in outcome.outputs:
-            retention = retention_for(self.retention, output.stream)
             if guard is None:
+                retention = retention_for(self.retention, output.stream)
                 writes.add(
                     output.stream, "xadd", output.stream, output.fields, **retention.xadd_kwargs(now_ms)
                 )
                 continue
-            trim = retention.lua_args(now_ms)
-            keys = [guard.versions_key, guard.latest_key, output.stream, *(k for k, _ in guard.also_set)]
-            args = [
-                guard.article_id,
-                guard.version,
-                guard.latest_value,
-                len(guard.also_set),
-                *(v for _, v in guard.also_set),
-                len(trim),
-                *trim,
-                *(item for pair in output.fields.items() for item in pair),
-            ]
-            writes.add(output.stream, "fcall", functions.GUARDED_XADD, len(keys), *keys, *args)
+            # Checked and written in order inside Redis with the batch's other guarded outputs
+            # (`functions.GUARDED_XADD_MANY`), so a later entry of the same article sees this one.
+            keys = (guard.versions_key, guard.latest_key, output.stream, *(k for k, _ in guard.also_set))
+            guarded.setdefault(keys, []).extend(
+                (
+                    guard.article_id,
+                    guard.version,
+                    guard.latest_value,
+                    *(v for _, v in guard.also_set),
+                    2 * len(output.fields),
+                    *(item for pair in output.fields.items() for item in pair),
+                )
+            )
         for op in outcome.ops:
             writes.add(op.key, op.method, *op.args)
         writes.reads.extend(outcome.reads)

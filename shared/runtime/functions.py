@@ -35,7 +35,7 @@ log = get_logger(__name__)
 LIBRARY_NAME: Final = "newsflow"
 # Bump on a change of meaning (a new argument layout); any edit of the Lua changes the digest
 # appended to it (`LIBRARY_IDENTITY`), so a library of another build is never taken for ours.
-LIBRARY_VERSION: Final = 1
+LIBRARY_VERSION: Final = 2
 LOAD_COMMAND: Final = "newsflow redis functions load"
 
 # Function names are global across a Redis server's libraries, hence the prefix.
@@ -44,6 +44,16 @@ VERSION: Final = "newsflow_version"
 # ARGV: article_id, version, latest JSON, number of extra values, extra values...,
 # number of trim args, trim args..., field/value pairs. Returns 1 when written, 0 when stale.
 GUARDED_XADD: Final = "newsflow_guarded_xadd"
+# The same guard for many articles at once, in order (a batch's publishes in one call, not one
+# each). KEYS: as GUARDED_XADD's. ARGV: number of trim args, trim args..., then per article:
+# article_id, version, latest JSON, one extra value per extra hash, number of field/value items,
+# field/value items. Returns 1 (written) or 0 (stale) per article, in order.
+GUARDED_XADD_MANY: Final = "newsflow_guarded_xadd_many"
+# Publish's listing index (services/publish/listing.py), a batch's writes in one call. KEYS: every
+# record and sorted set written (one hash tag, so one slot). ARGV per article: its record's KEYS
+# index, article id, score, record JSON, then the KEYS indexes of the sorted sets to leave and of
+# those to join, each comma-separated. Returns the number of articles written.
+INDEX_APPLY: Final = "newsflow_index_apply"
 # KEYS: the guard's (versions, latest, published stream, tagged), then due zset, held hash, held
 # versions hash. ARGV: exactly the guard's. Returns -1 when the version read is no longer held
 # (released by another replica, or replaced), else what the guard returns (1 written, 0 stale).
@@ -93,6 +103,47 @@ args[#args + 1] = '*'
 for i = at + 1 + ntrim, #ARGV do args[#args + 1] = ARGV[i] end
 redis.call('XADD', unpack(args))
 return 1
+"""
+
+_GUARD_MANY = """
+local ntrim = tonumber(ARGV[1])
+local head = {KEYS[3]}
+for i = 1, ntrim do head[#head + 1] = ARGV[1 + i] end
+head[#head + 1] = '*'
+local nextra = #KEYS - 3
+local out = {}
+local at = 2 + ntrim
+while at <= #ARGV do
+  local id, version = ARGV[at], ARGV[at + 1]
+  local nitems = tonumber(ARGV[at + 3 + nextra])
+  local first = at + 4 + nextra
+  local current = tonumber(redis.call('HGET', KEYS[1], id) or '0')
+  if tonumber(version) <= current then
+    out[#out + 1] = 0
+  else
+    redis.call('HSET', KEYS[1], id, version)
+    redis.call('HSET', KEYS[2], id, ARGV[at + 2])
+    for i = 1, nextra do redis.call('HSET', KEYS[3 + i], id, ARGV[at + 2 + i]) end
+    local args = {unpack(head)}
+    for i = first, first + nitems - 1 do args[#args + 1] = ARGV[i] end
+    redis.call('XADD', unpack(args))
+    out[#out + 1] = 1
+  end
+  at = first + nitems
+end
+return out
+"""
+
+_INDEX_APPLY = """
+local n = 0
+for i = 1, #ARGV, 6 do
+  local id, score = ARGV[i + 1], ARGV[i + 2]
+  redis.call('SET', KEYS[tonumber(ARGV[i])], ARGV[i + 3])
+  for k in string.gmatch(ARGV[i + 4], '%d+') do redis.call('ZREM', KEYS[tonumber(k)], id) end
+  for k in string.gmatch(ARGV[i + 5], '%d+') do redis.call('ZADD', KEYS[tonumber(k)], score, id) end
+  n = n + 1
+end
+return n
 """
 
 _RELEASE = """
@@ -389,6 +440,8 @@ _HELPERS = (
 # (name, body): each body sees the KEYS and ARGV of its FCALL, as an EVAL script did.
 _FUNCTIONS: Final[tuple[tuple[str, str], ...]] = (
     (GUARDED_XADD, "return guarded_xadd(KEYS, ARGV)\n"),
+    (GUARDED_XADD_MANY, _GUARD_MANY),
+    (INDEX_APPLY, _INDEX_APPLY),
     (EMBARGO_RELEASE, _RELEASE + "return guarded_xadd(KEYS, ARGV)\n"),
     (DLQ_MOVE_BACK, _MOVE),
     (REGISTRY_WITHDRAW, _WITHDRAW),

@@ -130,3 +130,36 @@ async def test_a_service_client_on_a_cluster_loads_the_library_on_each_master_it
                 assert reply == functions.LIBRARY_IDENTITY.encode()
         finally:
             await plain.aclose()
+
+
+def test_the_batch_guard_writes_each_newer_version_once_in_order(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    versions, latest, stream, tagged = "t:versions", "t:latest", "t:published", "t:tagged"
+    try:
+        client.hset(versions, "old", "5")
+        keys = [versions, latest, stream, tagged]
+        trim = ["MAXLEN", "~", "1000"]
+        articles = [
+            ("a", 1, '{"v":"a1"}', "tagged-a1", ["event", "a1"]),
+            ("old", 4, '{"v":"old4"}', "tagged-old4", ["event", "old4"]),  # below the stored 5
+            ("a", 1, '{"v":"a1-again"}', "tagged-a1-again", ["event", "a1-again"]),  # same batch
+            ("a", 2, '{"v":"a2"}', "tagged-a2", ["event", "a2", "extra", "x"]),
+        ]
+        argv: list[Any] = [len(trim), *trim]
+        for article_id, version, doc, extra, items in articles:
+            argv += [article_id, version, doc, extra, len(items), *items]
+
+        written: list[int] = client.fcall(functions.GUARDED_XADD_MANY, len(keys), *keys, *argv)  # type: ignore[assignment]
+
+        assert written == [1, 0, 0, 1]
+        entries: list[tuple[str, dict[str, str]]] = client.xrange(stream)  # type: ignore[assignment]
+        assert [fields for _, fields in entries] == [
+            {"event": "a1"},
+            {"event": "a2", "extra": "x"},
+        ]
+        assert client.hgetall(versions) == {"a": "2", "old": "5"}
+        assert client.hgetall(latest) == {"a": '{"v":"a2"}'}
+        assert client.hgetall(tagged) == {"a": "tagged-a2"}
+    finally:
+        client.delete(versions, latest, stream, tagged)
+        client.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import orjson
 import redis.asyncio as aioredis
 
 from services.publish.listing import ListingQuery, PublishIndex
@@ -10,7 +13,8 @@ from services.publish.stages import PublishIndexStage, PublishStage, WebhookStag
 from services.publish.webhooks import new_http_client
 from shared import streams, wire
 from shared.events import EventType, PublishedEvent, TaggedEvent
-from shared.runtime.consumer import Emit, Skip
+from shared.runtime import functions
+from shared.runtime.consumer import Emit, Reject, Skip
 from shared.runtime.testing import StageResult, commit_stage, delivery, run_stage
 from tests.utils.published import article, place, tagged_article
 from tests.utils.webhooks import SECRET, Receiver, always, subscriber
@@ -54,7 +58,10 @@ async def test_publish_index_stage_returns_its_listing_writes_and_skips_a_redeli
 
     [planned] = (await run_stage(stage, batch)).outcomes
     assert isinstance(planned, Emit)
-    assert planned.ops[0].method == "set"
+    # The record and memberships in one call, naming the record's key (nothing written yet).
+    [apply] = planned.ops
+    assert (apply.method, apply.args[0]) == ("fcall", functions.INDEX_APPLY)
+    assert PublishIndex(redis_client).record_key("a1") in apply.args
     assert await redis_client.dbsize() == 0
 
     await commit_stage(redis_client, stage, batch)
@@ -90,7 +97,7 @@ async def test_webhook_stage_settles_a_delivery_and_parks_one_the_subscriber_ref
     assert len(refused.acked()) == 1
 
 
-async def test_publish_index_stage_writes_one_zadd_per_sorted_set_for_the_whole_batch(
+async def test_publish_index_stage_writes_the_whole_batch_in_one_call_naming_each_key_once(
     redis_client: aioredis.Redis,
 ) -> None:
     stage = PublishIndexStage(redis_client)
@@ -105,10 +112,59 @@ async def test_publish_index_stage_writes_one_zadd_per_sorted_set_for_the_whole_
     first, *others = (await run_stage(stage, batch)).outcomes
     assert isinstance(first, Emit)
     assert all(isinstance(o, Emit) and not o.ops for o in others)
-    zadds = [op for op in first.ops if op.method == "zadd"]
-    assert len({op.key for op in zadds}) == len(zadds)  # one command per sorted set
-    assert [op.method for op in first.ops[:3]] == ["set", "set", "set"]  # the records first
+    [apply] = first.ops
+    assert (apply.method, apply.args[0]) == ("fcall", functions.INDEX_APPLY)
+    keys = apply.args[2 : 2 + apply.args[1]]
+    assert len(set(keys)) == len(keys)  # each record and sorted set named once
+    assert {PublishIndex(redis_client).record_key(f"a{i}") for i in range(3)} <= set(keys)
 
     await commit_stage(redis_client, stage, batch)
     page = await PublishIndex(redis_client).page(ListingQuery(entity="Geneva"))
     assert sorted(r.article_id for r in page.records) == ["a0", "a1", "a2"]
+
+
+def _with_mention_note(fields: dict[str, str]) -> dict[str, str]:
+    """The event with a key the models do not know inside one mention (ignored by the view)."""
+    doc = orjson.loads(fields[streams.FIELD_EVENT])
+    doc["data"]["entities"]["places"][0]["mentions"][0]["note"] = "kept as written"
+    return {**fields, streams.FIELD_EVENT: orjson.dumps(doc).decode()}
+
+
+async def test_publish_stage_passes_the_enrichment_on_as_enrich_wrote_it(
+    redis_client: aioredis.Redis,
+) -> None:
+    tagged = tagged_event("a1")
+    tagged.data = tagged_article("a1", entities=[place("Geneva")])
+    fields = _with_mention_note(wire.encode(tagged))
+
+    result = await run_stage(
+        PublishStage(redis_client, PublishSettings()), [delivery(fields, stream=streams.TAGGED)]
+    )
+
+    [emit] = result.outcomes
+    assert isinstance(emit, Emit)
+    [output] = emit.outputs
+    written = orjson.loads(output.fields[streams.FIELD_EVENT])
+    sent = orjson.loads(fields[streams.FIELD_EVENT])
+    assert written["data"]["enrichment"]["entities"] == sent["data"]["entities"]
+    assert written["data"]["ninjs"]["places"][0]["name"] == "Geneva"
+
+
+async def test_publish_stage_refuses_to_hold_an_event_the_embargo_release_could_not_read(
+    redis_client: aioredis.Redis,
+) -> None:
+    tagged = tagged_event("a1")
+    tagged.data = tagged_article("a1", entities=[place("Geneva")])
+    tagged.data.article.embargoed_until = datetime.now(UTC) + timedelta(hours=1)
+    fields = _with_mention_note(wire.encode(tagged))
+
+    result = await run_stage(
+        PublishStage(redis_client, PublishSettings()), [delivery(fields, stream=streams.TAGGED)]
+    )
+
+    [rejected] = result.outcomes
+    assert isinstance(rejected, Reject)
+    assert (rejected.code, rejected.article_id) == ("invalid_event", "a1")
+    assert "note" in rejected.reason
+    [letter] = result.dead_letters()
+    assert letter["code"] == "invalid_event"
