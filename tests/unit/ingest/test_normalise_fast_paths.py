@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.ingest import normalise
-from services.ingest.normalise import clean_body, clean_line, sanitise_markup, split_read_lines
+from services.ingest.normalise import canonical_url, clean_body, clean_line, sanitise_markup, split_read_lines
 
 FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -123,3 +123,33 @@ def test_a_typographic_body_is_cleaned_like_an_ascii_one() -> None:
         ["\u201cWe agreed,\u201d she said. Caf\u00e9 talks resume."],
         ["Next \u2018steps\u2019"],
     )
+
+
+PRINTABLE_ASCII = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
+URL_PIECES = (
+    *("http", "https", "HTTPS", "ftp", "://", ":", "/", "//", "?", "#", "@", "[", "]", "%7E", "-"),
+    *("_", ".", "~", "&", "=", "é", "example.org", "EXAMPLE", "news", "8080", ":443", ":80"),
+    *("utm_source=x", "a=1&b=2"),
+)
+url_pieces = st.sampled_from(URL_PIECES) | st.text(PRINTABLE_ASCII, max_size=3)
+hosts = ("example.org", "news.example.co.uk", "a-b_c.d9", "Example.org", "", "[::1]", "user@example.org")
+urls = st.lists(url_pieces, max_size=12).map("".join) | st.builds(
+    lambda *parts: "".join(parts),
+    st.sampled_from(["http://", "https://", "Http://", "ftp://", "http:/"]),
+    st.sampled_from(hosts),
+    st.sampled_from(["", "", "", ":80", ":443", ":8080", ":"]),
+    st.sampled_from(["", "/", "/", "/", "//"]),
+    st.text(PRINTABLE_ASCII, max_size=12) | st.text(PRINTABLE_ASCII | st.sampled_from("é€?# "), max_size=12),
+)
+# Near the fast path's edge: any case of host, any printable path (query and fragment included).
+urls |= st.from_regex(r"https?://[a-zA-Z0-9._-]{1,12}(/[!-~]{0,16})?", fullmatch=True)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(urls)
+def test_a_url_already_canonical_is_kept_as_splitting_and_reassembling_would_make_it(raw: str) -> None:
+    expected = None
+    stripped = raw.strip()
+    if stripped and not normalise._WHITESPACE.search(stripped):
+        expected = normalise._reassembled_url(stripped)
+    assert canonical_url(raw) == expected
