@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from structlog.testing import capture_logs
 
 from services.ingest.settings import IngestSettings
 from services.ingest.stages import IngestStage
@@ -56,3 +57,33 @@ async def test_a_batch_writes_its_ledger_entries_in_one_hset_and_a_repeat_is_a_d
     assert await redis_client.hlen(streams.INGEST_LEDGER) == 3
     again = await run_stage(stage, [delivery(inbound(article_json(id="art-1")), stream=streams.INBOUND)])
     assert [type(o).__name__ for o in again.outcomes] == ["Skip"]
+
+
+async def test_a_batch_logs_one_accepted_line_naming_each_article_it_emitted(
+    redis_client: aioredis.Redis,
+) -> None:
+    stage = IngestStage(redis_client, IngestSettings())
+    batch = [
+        delivery(inbound(article_json(id="log-1")), stream=streams.INBOUND),
+        delivery(inbound(article_json(title="")), stream=streams.INBOUND),
+        delivery({**inbound(article_json(id="log-2")), b"correlation_id": b"corr-2"}, stream=streams.INBOUND),
+    ]
+
+    with capture_logs() as logs:
+        result = await run_stage(stage, batch)
+
+    [line] = [entry for entry in logs if entry["event"] == "accepted"]
+    events = result.emitted(streams.RAW, RawEvent)
+    assert line["count"] == 2
+    assert line["articles"] == [
+        {
+            "article_id": event.article_id,
+            "article_version": 1,
+            "correlation_id": event.correlation_id,
+            "trace_id": None,
+            "event_type": "article.raw",
+            "source": "cms",
+        }
+        for event in events
+    ]
+    assert events[1].correlation_id == "corr-2"
