@@ -149,7 +149,7 @@ def split_read_lines(text: str) -> tuple[str, list[str]]:
     for line in text.split("\n"):
         stripped = line.strip()
         # Only lines that start with READ can be one: skip the regex work for the others.
-        match = READ_LINE.match(_WHITESPACE.sub(" ", stripped)) if stripped[:4].upper() == "READ" else None
+        match = READ_LINE.match(_WHITESPACE.sub(" ", stripped)) if stripped.startswith("READ") else None
         if match:
             titles.append(match["title"].strip())
             kept.append("")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from services.publish.tagged import TaggedView
+from services.publish.views import TaggedView
 from shared.events import Changes, EventType, RelatedLink, TaggedArticle, TaggedEvent
 
 # The previously published version (stored, decoded in full) or the one being published (the view).

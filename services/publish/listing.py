@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from redis.asyncio.cluster import RedisCluster
 
+from services.publish.views import IndexedArticleView, IndexedEntityView, IndexedEvent
 from shared import streams
 from shared.events import Entity, EntityType, EventType, PublishedArticle, PublishedEvent, PubStatus
 from shared.logging import get_logger
@@ -141,77 +142,6 @@ class IndexRecord(BaseModel):
         return list(dict.fromkeys(e.name for e in self.entities))
 
 
-# What the index stage decodes of a published event: the fields the index keeps, validated, and
-# nothing else (extra keys ignored). Publish wrote the event; decoding all of it (mentions, ninjs
-# people and places, associations) was most of the index stage's cost, for values it never reads.
-
-
-class _View(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _EntityView(_View):
-    id: str
-    name: str
-    type: EntityType
-    aliases: list[str] = Field(default_factory=list)
-
-
-class _EntitiesView(_View):
-    people: list[_EntityView] = Field(default_factory=list)
-    organisations: list[_EntityView] = Field(default_factory=list)
-    places: list[_EntityView] = Field(default_factory=list)
-    other: list[_EntityView] = Field(default_factory=list)
-
-    def all(self) -> list[_EntityView]:
-        return [*self.people, *self.organisations, *self.places, *self.other]
-
-
-class _EnrichmentView(_View):
-    entities: _EntitiesView
-    story_id: str | None = None
-
-
-class _NinjsView(_View):
-    """The ninjs properties the index reads, as loosely as `summary` and friends read them."""
-
-    uri: Any = None
-    by: Any = None
-    firstcreated: Any = None
-    title: Any = None
-    headlines: Any = None
-    altids: Any = None
-    bodies: Any = None
-    body_text: Any = None
-    descriptions: Any = None
-    description_text: Any = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {name: value for name, value in self if value is not None}
-
-
-class _PublishedView(_View):
-    pubstatus: PubStatus
-    title: str = ""
-    url: str | None = None
-    article_published_at: datetime | None = None
-    article_published_at_has_timezone: bool | None = None
-    ninjs: _NinjsView
-    enrichment: _EnrichmentView
-    published_at: datetime
-    urgency: int | None = Field(None, ge=1, le=9)
-
-
-class IndexedEvent(_View):
-    """A published event as the listing index reads it (`PublishIndexStage`)."""
-
-    event_id: str
-    event_type: EventType
-    article_id: str
-    article_version: int = Field(ge=1)
-    data: _PublishedView
-
-
 @dataclass(frozen=True, slots=True)
 class IndexUpdate:
     record: IndexRecord
@@ -269,7 +199,7 @@ def plan_update(
     data = event.data
     ninjs = data.ninjs if isinstance(data.ninjs, dict) else data.ninjs.as_dict()
     withdrawn = data.pubstatus is PubStatus.WITHDRAWN or event.event_type is EventType.WITHDRAWN
-    entities: Sequence[Entity | _EntityView] = data.enrichment.entities.all()
+    entities: Sequence[Entity | IndexedEntityView] = data.enrichment.entities.all()
     indexed = tuple(IndexedEntity(id=e.id, name=e.name, type=e.type) for e in entities)
     named = ((i, [e.name, *e.aliases]) for i, e in zip(indexed, entities, strict=True))
     keys = () if withdrawn else memberships(prefix, named, cache)
@@ -296,7 +226,7 @@ def plan_update(
 
 
 def listing_time(
-    data: PublishedArticle | _PublishedView, previous: IndexRecord | None, ninjs: dict[str, Any]
+    data: PublishedArticle | IndexedArticleView, previous: IndexRecord | None, ninjs: dict[str, Any]
 ) -> int:
     """Epoch ms: the source's zone-aware publication time, else when newsflow first published it
     (`ninjs` is the event's ninjs document, as far as it was read)."""

@@ -32,7 +32,7 @@ import orjson
 
 from services.publish import ninjs as n
 from services.publish.changes import update_changes
-from services.publish.tagged import EntityView, TaggedEventView, TaggedView
+from services.publish.views import EntityView, TaggedEventView, TaggedView
 from shared import wire
 from shared.events import (
     SCHEMA_VERSION,

@@ -15,11 +15,11 @@ from prometheus_client import CollectorRegistry, Counter
 
 from services.publish.changes import Shown, previously_shown
 from services.publish.embargo import held_versions_of, hold_writes, is_held, lift_writes
-from services.publish.listing import INDEX_PREFIX, IndexedEvent, PublishIndex
+from services.publish.listing import INDEX_PREFIX, PublishIndex
 from services.publish.logic import event_type_for, published_fields
 from services.publish.ninjs import schema_problem
 from services.publish.settings import PublishSettings
-from services.publish.tagged import TaggedEventView
+from services.publish.views import IndexedEvent, TaggedEventView
 from services.publish.webhooks import (
     Deliverer,
     DeliveryResult,

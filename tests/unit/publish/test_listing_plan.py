@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.publish.listing import Cursor, IndexedEvent, IndexRecord, fold_name, plan_update, summary
+from services.publish.listing import Cursor, IndexRecord, fold_name, plan_update, summary
+from services.publish.views import IndexedEvent
 from shared import wire
 from shared.events import EventType, PublishedEvent
 from tests.utils.published import T0, organisation, person, place, published_event, tagged_article

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from services.publish.logic import published_event, published_fields
-from services.publish.tagged import TaggedEventView
+from services.publish.views import TaggedEventView
 from shared import streams, wire
 from shared.events import (
     EventType,
