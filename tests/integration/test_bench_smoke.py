@@ -27,6 +27,8 @@ SCALARS = (
     "ingest_per_s",
     "publish_per_s",
     "raw_redis_per_s",
+    "raw_redis_c_parser_per_s",
+    "raw_redis_tagged_c_parser_per_s",
     "p50_ms",
     "p95_ms",
     "p99_ms",
