@@ -16,7 +16,7 @@ from shared.events import EventType, PublishedEvent, TaggedEvent
 from shared.runtime import functions
 from shared.runtime.consumer import Emit, Reject, Skip
 from shared.runtime.testing import StageResult, commit_stage, delivery, run_stage
-from tests.utils.published import article, place, tagged_article
+from tests.utils.published import article, place, published_event, tagged_article
 from tests.utils.webhooks import SECRET, Receiver, always, subscriber
 
 
@@ -168,3 +168,53 @@ async def test_publish_stage_refuses_to_hold_an_event_the_embargo_release_could_
     assert "note" in rejected.reason
     [letter] = result.dead_letters()
     assert letter["code"] == "invalid_event"
+
+
+async def _index_state(client: aioredis.Redis, prefix: str) -> dict[str, object]:
+    """Every key under `prefix` and its value (records as JSON, sorted sets with scores), with the
+    prefix taken out of names and values so two indexes can be compared."""
+    state: dict[str, object] = {}
+    async for raw_key in client.scan_iter(match=f"{prefix}*"):
+        key = raw_key.decode()
+        name = key.removeprefix(prefix)
+        if (await client.type(key)) == b"zset":
+            state[name] = [(m.decode(), s) for m, s in await client.zrange(key, 0, -1, withscores=True)]
+        else:
+            state[name] = orjson.loads((await client.get(key) or b"").decode().replace(prefix, "<p>"))
+    return state
+
+
+async def test_an_index_spread_over_slots_writes_what_the_one_call_writes(
+    redis_client: aioredis.Redis,
+) -> None:
+    """On a cluster an index prefix without a hash tag gets plain ZREM/ZADD/SET commands instead of
+    one INDEX_APPLY call; both must leave the same index (here both on one Redis)."""
+    one_call = PublishIndexStage(redis_client, prefix="test:one:{idx}")
+    spread = PublishIndexStage(redis_client, prefix="test:spread:")
+    spread.index._one_slot = False  # what a cluster client with this prefix decides
+    geneva, zurich = place("Geneva"), place("Zürich")
+    batches = [
+        [article(f"a{i}", entities=[geneva]) for i in range(3)],
+        # a1 moves from Geneva to Zürich; a2 is withdrawn (leaves every sorted set).
+        [
+            published_event(tagged_article("a1", version=2, entities=[zurich])),
+            published_event(tagged_article("a2", version=2, withdrawn=True)),
+        ],
+    ]
+    for n, events in enumerate(batches):
+        batch = [
+            delivery(wire.encode(e), entry_id=f"{n}-{i}", stream=streams.PUBLISHED)
+            for i, e in enumerate(events)
+        ]
+        [first, *_] = (await run_stage(spread, batch)).outcomes
+        assert isinstance(first, Emit)
+        assert {op.method for op in first.ops} <= {"set", "zadd", "zrem"}
+        await commit_stage(redis_client, one_call, batch)
+        await commit_stage(redis_client, spread, batch)
+
+    ours, theirs = (
+        await _index_state(redis_client, "test:spread:"),
+        await _index_state(redis_client, "test:one:{idx}"),
+    )
+    assert ours == theirs
+    assert len(ours) > 5  # records and sorted sets: the comparison is not of two empty indexes

@@ -29,5 +29,5 @@ def test_rediss_urls_make_tls_connections() -> None:
     from shared.runtime.redis_client import make_client
 
     client = make_client(IngestSettings(redis_url="rediss://redis.example:6380/0", redis_password="pw"))
-    assert client.connection_pool.connection_class is SSLConnection
+    assert issubclass(client.connection_pool.connection_class, SSLConnection)
     assert client.connection_pool.connection_kwargs["password"] == "pw"
