@@ -200,7 +200,8 @@ def plan_update(
     ninjs = data.ninjs if isinstance(data.ninjs, dict) else data.ninjs.as_dict()
     withdrawn = data.pubstatus is PubStatus.WITHDRAWN or event.event_type is EventType.WITHDRAWN
     entities: Sequence[Entity | IndexedEntityView] = data.enrichment.entities.all()
-    indexed = tuple(IndexedEntity(id=e.id, name=e.name, type=e.type) for e in entities)
+    # Built, not validated: each field comes from a validated event (a third of planning's CPU).
+    indexed = tuple(IndexedEntity.model_construct(id=e.id, name=e.name, type=e.type) for e in entities)
     named = ((i, [e.name, *e.aliases]) for i, e in zip(indexed, entities, strict=True))
     keys = () if withdrawn else memberships(prefix, named, cache)
     record = IndexRecord(
