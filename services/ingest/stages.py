@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import redis.asyncio as aioredis
-from opentelemetry import trace
 
 from services.ingest.extraction import HtmlWorkers, ParseJob, parse_all
 from services.ingest.logic import (
@@ -174,8 +173,6 @@ async def decide(
     ledger = await read_ledger(client, [p.article_id for p in permitted], settings)
 
     tracer = tracing or NO_TRACING
-    # A tracer that records nothing and no upstream trace: no context to carry, so no span (5 µs).
-    untraced = isinstance(tracer.tracer, trace.NoOpTracer)
     accepted: list[dict[str, str | int | None]] = []
     decisions: list[Decision] = []
     for sub, item in zip(submissions, parsed, strict=True):
@@ -211,15 +208,10 @@ async def decide(
         else:
             # A later entry for the same article in this batch sees this version.
             ledger[item.article_id] = result.ledger
-            trace_id = None
-            if untraced and sub.traceparent is None:
-                event = _event_for(result, sub.correlation_id, event_id, None)
-            else:
-                with tracer.span(
-                    "ingest", parent=sub.traceparent, attributes={"article_id": item.article_id}
-                ) as span:
-                    event = _event_for(result, sub.correlation_id, event_id, span.traceparent)
-                trace_id = span.trace_id
+            with tracer.span(
+                "ingest", parent=sub.traceparent, attributes={"article_id": item.article_id}
+            ) as span:
+                event = _event_for(result, sub.correlation_id, event_id, span.traceparent)
             outcome = Emit(
                 outputs=(
                     Output(
@@ -240,7 +232,7 @@ async def decide(
                     "article_id": event.article_id,
                     "article_version": event.article_version,
                     "correlation_id": event.correlation_id,
-                    "trace_id": trace_id,
+                    "trace_id": span.trace_id,
                     "event_type": event.event_type.value,
                     "source": sub.source,
                 }

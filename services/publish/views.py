@@ -17,7 +17,7 @@ uses. Extra keys are ignored, as an older or newer writer may add some.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,6 +35,9 @@ from shared.events import (
 
 class _View(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+_E = TypeVar("_E", bound=_View)
 
 
 class IdentifiersView(_View):
@@ -55,14 +58,20 @@ class EntityView(_View):
     entity_uri: str | None = None
 
 
-class EntitiesView(_View):
-    people: list[EntityView] = Field(default_factory=list)
-    organisations: list[EntityView] = Field(default_factory=list)
-    places: list[EntityView] = Field(default_factory=list)
-    other: list[EntityView] = Field(default_factory=list)
+class _EntityLists(_View, Generic[_E]):
+    """`shared.events.Entities`'s four lists, of the reader's own entity view."""
 
-    def all(self) -> list[EntityView]:
+    people: list[_E] = Field(default_factory=list)
+    organisations: list[_E] = Field(default_factory=list)
+    places: list[_E] = Field(default_factory=list)
+    other: list[_E] = Field(default_factory=list)
+
+    def all(self) -> list[_E]:
         return [*self.people, *self.organisations, *self.places, *self.other]
+
+
+class EntitiesView(_EntityLists[EntityView]):
+    pass
 
 
 class TaggedView(_View):
@@ -95,14 +104,8 @@ class IndexedEntityView(_View):
     aliases: list[str] = Field(default_factory=list)
 
 
-class IndexedEntitiesView(_View):
-    people: list[IndexedEntityView] = Field(default_factory=list)
-    organisations: list[IndexedEntityView] = Field(default_factory=list)
-    places: list[IndexedEntityView] = Field(default_factory=list)
-    other: list[IndexedEntityView] = Field(default_factory=list)
-
-    def all(self) -> list[IndexedEntityView]:
-        return [*self.people, *self.organisations, *self.places, *self.other]
+class IndexedEntitiesView(_EntityLists[IndexedEntityView]):
+    pass
 
 
 class IndexedEnrichmentView(_View):

@@ -95,8 +95,9 @@ class _PackedInC(AbstractConnection):
     def pack_command(self, *args: Any) -> list[bytes]:
         head = args[0]
         # "CONFIG GET" is two words to Redis, as redis-py's own packing splits it.
-        if isinstance(head, (str, bytes)) and len(head.split()) > 1:
-            args = (*head.split(), *args[1:])
+        words = head.split() if isinstance(head, (str, bytes)) else ()
+        if len(words) > 1:
+            args = (*words, *args[1:])
         try:
             return [hiredis.pack_command(args)]
         except TypeError:  # a memoryview, or what redis-py refuses with its own DataError
@@ -139,15 +140,15 @@ def make_client(
         # The cluster client follows MOVED/ASK and rediscovers the masters after a failover.
         cluster = RedisCluster.from_url(settings.node_url, decode_responses=False, **kwargs)
         cluster.commands_parser = _CommandsParser()  # initialised by the client's initialize()
-        # The nodes found later are built from these kwargs; the start-up nodes already exist.
+        # RedisCluster takes no connection class or connect function: set them where its nodes'
+        # connections come from (the kwargs nodes found later are built with, and the start-up
+        # nodes, which exist already).
         cluster.connection_kwargs["connection_class"] = _packed(cluster.connection_kwargs["connection_class"])
+        if ensure_functions:
+            cluster.connection_kwargs["redis_connect_func"] = functions.on_connect
         for node in cluster.nodes_manager.startup_nodes.values():
             node.connection_class = _packed(node.connection_class)
-        if ensure_functions:
-            # RedisCluster takes no redis_connect_func: set it where its nodes' connections
-            # come from (the startup nodes, and the kwargs nodes found later are built with).
-            cluster.connection_kwargs["redis_connect_func"] = functions.on_connect
-            for node in cluster.nodes_manager.startup_nodes.values():
+            if ensure_functions:
                 node.connection_kwargs["redis_connect_func"] = functions.on_connect
         return cast(aioredis.Redis, cluster)
     if ensure_functions:
